@@ -1,0 +1,62 @@
+"""Request body size limit (ASGI middleware): a 413 JSON answer before a large body is read."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+__all__ = ["BodySizeLimit"]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class BodySizeLimit:
+    """Refuse bodies above ``max_bytes`` (by Content-Length, or while streaming when it is absent)."""
+
+    def __init__(self, app: Any, max_bytes: int, per_path: dict[str, int] | None = None) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+        self.per_path = per_path or {}
+
+    def _limit(self, path: str) -> int:
+        return self.per_path.get(path, self.max_bytes)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope.get("path", ""))
+        for name, value in scope.get("headers", []):
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._reject(send, limit)
+                return
+        received = 0
+
+        async def limited_receive() -> dict[str, Any]:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _TooLarge
+            return message  # type: ignore[no-any-return]
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._reject(send, limit)
+
+    @staticmethod
+    async def _reject(send: Any, limit: int) -> None:
+        body = json.dumps({
+            "error": "payload_too_large",
+            "message": f"request body exceeds the limit of {limit} bytes",
+        }).encode()
+        await send({
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        })
+        await send({"type": "http.response.body", "body": body})

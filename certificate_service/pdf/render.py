@@ -1,0 +1,905 @@
+"""Render the 食品安全追溯信息区块链证书（上链凭证） as an A4 PDF with reportlab.
+
+One flowing layout (a continuation page only when a record is unusually long), every glyph from an
+embedded TrueType subset of WenQuanYi Zen Hei, a vector QR code pointing at the verification page, and the
+payload's RFC 8785 bytes attached as ``certificate.json`` so the PDF is self-contained evidence.
+
+Speed notes (pure-Python reportlab, no rl-accel): the font is parsed once per process; every document
+starts by assigning a fixed *core* character set (all static wording plus common characters) to font
+subset 0, so that subset's TrueType program, widths and ToUnicode map are built once and reused verbatim;
+only the few characters particular to a record go into a small per-document subset. Text is written as
+content-stream operators directly (reportlab still owns the document, fonts and resources), and the QR
+code as one path in module units.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import hashlib
+import itertools
+import os
+import threading
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from io import BytesIO
+from typing import Any, Final
+
+from reportlab import rl_config
+from reportlab.graphics.barcode import qrencoder
+from reportlab.lib.pagesizes import A4
+from reportlab.pdfbase import pdfdoc, pdfmetrics
+from reportlab.pdfbase.ttfonts import SUBSETN, TTFont, makeToUnicodeCMap
+from reportlab.pdfgen.canvas import Canvas
+
+from certificate_service.pdf.labels import (
+    BIZ_STEP,
+    CATEGORY,
+    DISPOSITION,
+    DOCUMENT_RESULT,
+    DOCUMENT_TYPE,
+    ENTERPRISE_ROLE,
+    ENUM_LABELS,
+    EVENT_TYPE,
+    FIELD_LABELS,
+    SHANGHAI_REGIONS,
+    field_label,
+)
+from trace_sdk.protocol.canonical import canonicalize, format_number
+
+__all__ = [
+    "ATTACHMENT_NAME",
+    "CERTIFICATE_TITLE",
+    "FONT_PATH",
+    "register_fonts",
+    "render_certificate",
+]
+
+CERTIFICATE_TITLE: Final = "食品安全追溯信息区块链证书（上链凭证）"
+ATTACHMENT_NAME: Final = "certificate.json"
+FONT_PATH: Final = os.environ.get("TRACECHAIN_CJK_FONT", "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc")
+"""A TrueType (glyf) CJK font or collection; reportlab cannot embed CFF-flavoured fonts such as Noto CJK."""
+
+_FONT: Final = "TraceChainSans"
+
+_PAGE_W, _PAGE_H = A4
+_MARGIN_X: Final = 44.0
+_TOP: Final = _PAGE_H - 44.0
+_BOTTOM: Final = 76.0
+_CONTENT_W: Final = _PAGE_W - 2 * _MARGIN_X
+
+# Colours as fill operands ("r g b").
+_INK: Final = "0.1 0.1 0.1"
+_MUTED: Final = "0.357 0.4 0.459"
+_ACCENT: Final = "0.122 0.306 0.475"
+_RULE: Final = "0.788 0.827 0.875"
+_BAND: Final = "0.933 0.953 0.973"
+_SEAL: Final = "0.698 0.133 0.133"
+
+_HIDDEN_VALUE: Final = "（已隐藏）"
+_FOOTER_NOTE: Final = (
+    "验证方式：扫描二维码或访问下方网址；也可仅凭本 PDF（内含 certificate.json 附件与数字签名）、"
+    "联盟链 RPC 节点和联盟 CA 证书独立验证。本证书证明上述信息上链时的内容完整，不替代原始单证。"
+)
+# Characters frequent in enterprise, product and place names; they pad the core subset (see module doc).
+_COMMON_TEXT: Final = (
+    "上海市浦东新区闵行嘉定宝山松江青浦奉贤金山崇明黄静安徐汇长宁普陀虹口杨崇路号弄镇街道村园港口岸"
+    "有限公司集团股份责任食品冷链进出口贸易物流供应批发零售超市场菜农产品生鲜肉猪牛羊鸡鸭鱼虾蟹米面油"
+    "奶粉乳业水果蔬菜蛋豆制加工厂屠宰养殖合作社仓库配送中心学校食堂餐饮管理服务检验检疫海关局疾病预防控制"
+    "冷冻冻品巴西澳大利亚新西兰美国阿根廷智利国内外省州江苏浙江山东安徽福建广东黑龙吉林辽宁内蒙古"
+)
+_CORE_SIZE: Final = 159  # free codes in subset 0 once reportlab has placed ASCII there (1-31, 128-255)
+
+_FONT_LOCK = threading.Lock()
+_font: _CachingTTFont | None = None
+_core_text: str = ""
+
+
+def register_fonts() -> None:
+    """Load and register the CJK font once per process (parsing the 17 MB collection costs ~0.2 s)."""
+    global _font, _core_text
+    if _font is not None:
+        return
+    with _FONT_LOCK:
+        if _font is not None:
+            return
+        font = _CachingTTFont(_FONT, FONT_PATH, subfontIndex=0)
+        pdfmetrics.registerFont(font)
+        _ADVANCES[_FONT] = (dict(font.face.charWidths), float(font.face.defaultWidth))
+        # Page streams: Flate only. ASCII85 on top (reportlab's default) makes them 25 % larger and, without
+        # the optional rl-accel C extension, costs more time than anything else on the page.
+        rl_config.useA85 = 0
+        _core_text = _core_characters(font)
+        _font = font
+
+
+def render_certificate(payload: Mapping[str, Any], verify_url: str) -> bytes:
+    """Render one certificate PDF (unsigned) for ``payload``, with a QR code encoding ``verify_url``."""
+    register_fonts()
+    assert _font is not None
+    attachment = canonicalize(dict(payload))
+    buffer = BytesIO()
+    canvas = Canvas(
+        buffer, pagesize=A4, pageCompression=1, invariant=1, lang="zh-CN", initialFontName=_FONT, initialFontSize=9
+    )
+    _font.splitString(_core_text, canvas._doc)  # fixes subset 0 (see module doc)
+    _set_metadata(canvas, payload, attachment)
+    _Layout(canvas, _font, payload, verify_url).draw()
+    _attach_payload(canvas, attachment)
+    canvas.save()
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------- fonts
+
+
+class _CachingTTFont(TTFont):
+    """A reportlab TTFont whose embedded subsets are memoised by their character list.
+
+    Equivalent output to :meth:`TTFont.addObjects`; the TrueType program, its Flate compression, the
+    widths array and the ToUnicode CMap of a subset seen before are reused instead of rebuilt.
+    """
+
+    _CACHE_LIMIT = 32
+
+    def __init__(self, name: str, filename: str, subfontIndex: int = 0) -> None:  # noqa: N803 (reportlab's name)
+        super().__init__(name, filename, subfontIndex=subfontIndex)
+        self._subset_cache: dict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, int, bytes]] = {}
+        self._tables: dict[str, bytes] = {}
+        face = self.face
+        original_get_table = face.get_table
+
+        def get_table(tag: str) -> bytes:
+            # reportlab copies whole tables (10 MB of glyf) for every subset; keep one copy instead.
+            table = self._tables.get(tag)
+            if table is None:
+                table = self._tables[tag] = original_get_table(tag)
+            return table
+
+        face.get_table = get_table
+
+    def _subset_parts(self, n: int, subset: list[int], base_name: str) -> tuple[bytes, bytes, int, bytes]:
+        key = (n, tuple(subset))
+        parts = self._subset_cache.get(key)
+        if parts is None:
+            program = self.face.makeSubset(subset)
+            widths = " ".join(format_number(float(self.face.getCharWidth(code))) for code in subset)
+            parts = (
+                zlib.compress(program, 6),
+                b"[ " + widths.encode("ascii") + b" ]",
+                len(program),
+                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), 6),
+            )
+            if len(self._subset_cache) >= self._CACHE_LIMIT:
+                self._subset_cache.clear()
+            self._subset_cache[key] = parts
+        return parts
+
+    def addObjects(self, doc: Any) -> None:  # noqa: N802 (reportlab's name)
+        """Add the font subsets used by ``doc`` (reportlab calls this once per document at save time)."""
+        state = self.state[doc]
+        state.frozen = 1
+        face = self.face
+        flags = (face.flags & ~(1 << 5)) | (1 << 2)  # symbolic, not nonsymbolic (as reportlab does)
+        for n, subset in enumerate(state.subsets):
+            internal_name = self.getSubsetInternalName(n, doc)[1:]
+            base_name = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
+            program, widths, program_length, cmap = self._subset_parts(n, subset, base_name)
+
+            font_file = pdfdoc.PDFStream(
+                pdfdoc.PDFDictionary({"Length1": program_length, "Filter": _RawPDF(b"/FlateDecode")}),
+                program,
+                filters=[],
+            )
+            descriptor = pdfdoc.PDFDictionary(
+                {
+                    "Type": _RawPDF(b"/FontDescriptor"),
+                    "Ascent": face.ascent,
+                    "CapHeight": face.capHeight,
+                    "Descent": face.descent,
+                    "Flags": flags,
+                    "FontBBox": pdfdoc.PDFArray(face.bbox),
+                    "FontName": pdfdoc.PDFName(base_name),
+                    "ItalicAngle": face.italicAngle,
+                    "StemV": face.stemV,
+                    "FontFile2": doc.Reference(font_file, f"fontFile:{face.filename}({base_name})"),
+                    "MissingWidth": face.defaultWidth,
+                }
+            )
+            to_unicode = pdfdoc.PDFStream(
+                pdfdoc.PDFDictionary({"Filter": _RawPDF(b"/FlateDecode")}), cmap, filters=[]
+            )
+            pdf_font = pdfdoc.PDFTrueTypeFont()
+            pdf_font.Name = internal_name
+            pdf_font.BaseFont = base_name
+            pdf_font.FirstChar = 0
+            pdf_font.LastChar = len(subset) - 1
+            pdf_font.Widths = _RawPDF(widths)
+            pdf_font.ToUnicode = doc.Reference(to_unicode, "toUnicodeCMap:" + base_name)
+            pdf_font.FontDescriptor = doc.Reference(descriptor, "fontDescriptor:" + base_name)
+            doc.Reference(pdf_font, internal_name)
+            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
+        del self.state[doc]
+
+
+def _core_characters(font: TTFont) -> str:
+    """The fixed characters of subset 0: all static wording first, then common name characters."""
+    static = [
+        CERTIFICATE_TITLE,
+        "（续）第页",
+        _HIDDEN_VALUE,
+        _FOOTER_NOTE,
+        *_UI_STRINGS,
+        *FIELD_LABELS.values(),
+        *(label for table in ENUM_LABELS.values() for label in table.values()),
+        *SHANGHAI_REGIONS.values(),
+        _COMMON_TEXT,
+    ]
+    chosen: list[str] = []
+    seen: set[str] = set()
+    for text in static:
+        for char in text:
+            if ord(char) < 128 or char in seen or ord(char) not in font.face.charToGlyph:
+                continue
+            seen.add(char)
+            chosen.append(char)
+            if len(chosen) == _CORE_SIZE:
+                return "".join(chosen)
+    return "".join(chosen)
+
+
+# --------------------------------------------------------------------------------------------- content
+
+
+@dataclass(frozen=True, slots=True)
+class _Cell:
+    label: str
+    value: str
+    wide: bool = False
+
+
+def _dig(data: Any, path: str) -> Any:
+    for part in path.split("."):
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdigit():
+            index = int(part)
+            data = data[index] if index < len(data) else None
+        else:
+            return None
+        if data is None:
+            return None
+    return data
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, float):
+        return format_number(value)
+    if isinstance(value, Mapping | list | tuple):
+        return canonicalize(value).decode("utf-8")
+    return str(value)
+
+
+def _time(value: Any) -> str:
+    """``2026-03-01T06:54:00+08:00`` → ``2026-03-01 06:54:00 (UTC+08:00)``; anything unparsable as is."""
+    text = _text(value)
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return text
+    offset = moment.utcoffset()
+    stamp = moment.strftime("%Y-%m-%d %H:%M:%S")
+    if offset is None:
+        return stamp
+    if not offset:
+        return f"{stamp} (UTC)"
+    zone = moment.strftime("%z")
+    return f"{stamp} (UTC{zone[:3]}:{zone[3:]})"
+
+
+def _section(payload: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = payload.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+class _Fields:
+    """Collects the cells of one block, marking hidden fields and skipping absent ones."""
+
+    def __init__(self, record: Mapping[str, Any], hidden: Iterable[str]) -> None:
+        self.record = record
+        self.hidden = set(hidden)
+        self.cells: list[_Cell] = []
+
+    def _is_hidden(self, path: str) -> bool:
+        return path in self.hidden or any(h.startswith(path + ".") for h in self.hidden)
+
+    def add(self, label: str, path: str, value: str | None = None, *, wide: bool = False) -> None:
+        if value is None:
+            raw = _dig(self.record, path)
+            value = None if raw is None else _text(raw)
+        if not value:
+            if not self._is_hidden(path):
+                return
+            value = _HIDDEN_VALUE
+        self.cells.append(_Cell(label, value, wide))
+
+    def enum(self, label: str, path: str, table: Mapping[str, str], *, wide: bool = False) -> None:
+        raw = _dig(self.record, path)
+        self.add(label, path, None if raw is None else table.get(_text(raw), _text(raw)), wide=wide)
+
+
+def _product_cells(record: Mapping[str, Any], hidden: Iterable[str]) -> list[_Cell]:
+    f = _Fields(record, hidden)
+    f.add("产品名称", "product.name")
+    f.enum("产品类别", "product.category", CATEGORY)
+    f.add("批次号", "product.lot")
+    quantity = _dig(record, "product.quantity")
+    unit = _text(_dig(record, "product.unit"))
+    f.add("数量", "product.quantity", None if quantity is None else f"{_text(quantity)} {unit}".strip())
+    f.add("生产日期", "product.production_date")
+    f.add("保质期至", "product.expiry_date")
+    f.add("产地", "product.origin")
+    f.add("商品条码", "product.gtin")
+    f.add("追溯码", "trace_code")
+    f.add("记录编号", "record_id")
+    return f.cells
+
+
+def _enterprise_cells(record: Mapping[str, Any], hidden: Iterable[str]) -> list[_Cell]:
+    f = _Fields(record, hidden)
+    f.add("企业名称", "enterprise.name", wide=True)
+    f.add("信用代码", "enterprise.uscc")
+    f.enum("主体类型", "enterprise.role", ENTERPRISE_ROLE)
+    return f.cells
+
+
+def _event_cells(record: Mapping[str, Any], hidden: Iterable[str]) -> list[_Cell]:
+    f = _Fields(record, hidden)
+    f.enum("业务环节", "biz_step", BIZ_STEP)
+    f.enum("事件类型", "event_type", EVENT_TYPE)
+    event_time = _dig(record, "event_time")
+    f.add("发生时间", "event_time", None if event_time is None else _time(event_time))
+    f.enum("货品状态", "disposition", DISPOSITION)
+    f.add("地点", "location.name", wide=True)
+    f.add("地址", "location.address", wide=True)
+    region = _dig(record, "location.region_code")
+    region_name = SHANGHAI_REGIONS.get(_text(region)) if region is not None else None
+    f.add("行政区划", "location.region_code", f"{_text(region)}（{region_name}）" if region_name else None)
+    f.add("地点编码", "location.gln")
+    name, uscc = _dig(record, "counterparty.name"), _dig(record, "counterparty.uscc")
+    counterparty = f"{_text(name)}（{_text(uscc)}）" if name is not None and uscc is not None else None
+    f.add("来源/去向", "counterparty.name", counterparty, wide=True)
+    if name is None and uscc is not None:
+        f.add("来源/去向", "counterparty.uscc", wide=True)
+    temperature = _dig(record, "cold_chain.temperature_c")
+    f.add("冷链温度", "cold_chain.temperature_c", None if temperature is None else f"{_text(temperature)} ℃")
+    f.add("集装箱号", "cold_chain.container_no")
+    f.add("车牌号", "cold_chain.vehicle_plate")
+    for key, label in (("inputs", "来源批次"), ("outputs", "产出批次")):
+        codes = _dig(record, key)
+        joined = "、".join(_text(code) for code in codes) if isinstance(codes, list) else None
+        f.add(label, key, joined, wide=True)
+    return f.cells
+
+
+def _chain_cells(payload: Mapping[str, Any]) -> list[_Cell]:
+    merkle, anchor = _section(payload, "merkle"), _section(payload, "anchor")
+    contracts = _section(anchor, "contracts")
+    proof = merkle.get("proof")
+    cells = [
+        _Cell("证书编号", _text(payload.get("certificate_id")), wide=True),
+        _Cell("证书哈希", _text(payload.get("certificate_hash")), wide=True),
+        _Cell("记录哈希", _text(payload.get("record_hash")), wide=True),
+        _Cell("Merkle 叶子", _text(merkle.get("leaf")), wide=True),
+        _Cell("Merkle 根", _text(merkle.get("root")), wide=True),
+        _Cell("交易哈希", _text(anchor.get("tx_hash")), wide=True),
+        _Cell("区块高度", _text(anchor.get("block_number"))),
+        _Cell("链 ID", _text(anchor.get("chain_id"))),
+        _Cell("出块时间", _time(anchor.get("block_time")) if anchor.get("block_time") is not None else ""),
+        _Cell("Merkle 证明", f"{len(proof)} 个节点（见附件）" if isinstance(proof, list) else ""),
+        _Cell("存证合约", _text(contracts.get("TraceAnchor")), wide=True),
+        _Cell("成员合约", _text(contracts.get("ConsortiumRegistry")), wide=True),
+    ]
+    return [cell for cell in cells if cell.value]
+
+
+def _party_cells(party: Mapping[str, Any], *, role: str, fingerprint: bool = False) -> list[_Cell]:
+    name, code = _text(party.get("name")), _text(party.get("code"))
+    cells = [
+        _Cell(role, f"{name}（{code}）" if code else name, wide=True),
+        _Cell("链上账户", _text(party.get("address")), wide=True),
+    ]
+    if fingerprint:
+        cells.append(_Cell("证书指纹", _text(party.get("certificate_fingerprint_sha256")), wide=True))
+    return [cell for cell in cells if cell.value]
+
+
+# Every fixed string of the layout that is not listed elsewhere, for the core subset.
+_UI_STRINGS: Final = (
+    "证书编号签发时间扫码验证 · Scan to verify",
+    "兹证明：下列追溯信息已由成员机构以加盐哈希形式写入食品安全追溯联盟链（链 ID，区块），本证书由签发机构签发并加盖数字签名。",
+    "产品信息追溯主体追溯事件随附单证上链存证上链机构与签发机构已隐藏字段",
+    "产品名称产品类别批次号数量生产日期保质期至产地商品条码追溯码记录编号企业名称信用代码主体类型",
+    "业务环节事件类型发生时间货品状态地点地址行政区划地点编码来源/去向冷链温度集装箱号车牌号来源批次产出批次",
+    "单证类型单证编号出具机构结论出具日期证书哈希记录哈希叶子根交易哈希区块高度出块时间证明个节点（见附件）",
+    "存证合约成员合约上链机构链上账户签发机构证书指纹电子签章数字签名",
+    "已上链但未在本证书披露，仅公开字段哈希无（全部字段均已披露）—、",
+)
+
+
+# ---------------------------------------------------------------------------------------------- layout
+
+
+_LABEL_SIZE: Final = 7.8
+_VALUE_SIZE: Final = 8.6
+_LEADING: Final = 11.0
+_ROW_GAP: Final = 1.6
+_LABEL_W: Final = 60.0
+_COL_GAP: Final = 14.0
+
+_ADVANCES: dict[str, tuple[dict[int, float], float]] = {}
+
+
+def _width(text: str, size: float) -> float:
+    """String width from the face's advance table (pdfmetrics.stringWidth without its overhead)."""
+    widths, default = _ADVANCES[_FONT]
+    return sum([widths.get(ord(ch), default) for ch in text]) * size * 0.001
+
+
+def _wrap(text: str, size: float, width: float) -> list[str]:
+    """Greedy wrap at any character (CJK, hex), preferring a space when one is near the edge."""
+    if "\n" not in text and _width(text, size) <= width:
+        return [text]
+    widths, default = _ADVANCES[_FONT]
+    limit = width * 1000.0 / size
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        current: list[str] = []
+        current_w = 0.0
+        for char in paragraph:
+            char_w = widths.get(ord(char), default)
+            if current and current_w + char_w > limit:
+                cut = "".join(current).rfind(" ")
+                if cut > len(current) * 0.6:
+                    lines.append("".join(current[:cut]))
+                    current = current[cut + 1 :]
+                else:
+                    lines.append("".join(current))
+                    current = []
+                current_w = sum([widths.get(ord(ch), default) for ch in current])
+            current.append(char)
+            current_w += char_w
+        lines.append("".join(current))
+    return lines
+
+
+class _Layout:
+    """A cursor flowing down the page, breaking to a continuation page when a block does not fit."""
+
+    def __init__(self, canvas: Canvas, font: TTFont, payload: Mapping[str, Any], verify_url: str) -> None:
+        self.c = canvas
+        self.doc = canvas._doc
+        self.font = font
+        self.payload = payload
+        self.verify_url = verify_url
+        self.page = 1
+        self.y = _TOP
+        self.record = _section(payload, "record")
+        self.hidden = _section(payload, "hidden_fields")
+        self.certificate_id = _text(payload.get("certificate_id"))
+        self._font_names: dict[int, str] = {}
+
+    # -- primitives
+
+    def _show(self, x: float, y: float, text: str, size: float, color: str, *, bold: bool = False) -> None:
+        """Write one line of text as content-stream operators (what drawString does, minus its overhead)."""
+        if not text:
+            return
+        ops = [f"BT {color} rg"]
+        if bold:
+            ops.append(f"{color} RG 0.45 w 2 Tr")
+        ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
+        for subset, data in self.font.splitString(text, self.doc):
+            name = self._font_names.get(subset)
+            if name is None:
+                name = self._font_names[subset] = self.font.getSubsetInternalName(subset, self.doc)
+            ops.append(f"{name} {size:g} Tf <{data.hex()}> Tj")
+        if bold:
+            ops.append("0 Tr")
+        ops.append("ET")
+        self.c.addLiteral(" ".join(ops))
+
+    def _show_right(self, x: float, y: float, text: str, size: float, color: str) -> None:
+        self._show(x - _width(text, size), y, text, size, color)
+
+    def _show_centred(self, x: float, y: float, text: str, size: float, color: str) -> None:
+        self._show(x - _width(text, size) / 2, y, text, size, color)
+
+    def _box(self, x: float, y: float, w: float, h: float, color: str) -> None:
+        self.c.addLiteral(f"{color} rg {x:.2f} {y:.2f} {w:.2f} {h:.2f} re f")
+
+    def _rule(self, x1: float, y: float, x2: float, color: str = _RULE, width: float = 0.5) -> None:
+        self.c.addLiteral(f"{color} RG {width:g} w {x1:.2f} {y:.2f} m {x2:.2f} {y:.2f} l S")
+
+    # -- page furniture
+
+    def _frame(self) -> None:
+        w, h = _PAGE_W, _PAGE_H
+        self.c.addLiteral(
+            f"{_ACCENT} RG 1.4 w 20 20 {w - 40:.2f} {h - 40:.2f} re S 0.4 w 24.5 24.5 {w - 49:.2f} {h - 49:.2f} re S"
+        )
+
+    def _footer(self) -> None:
+        self._rule(_MARGIN_X, 66, _PAGE_W - _MARGIN_X)
+        y = 56.0
+        for line in _wrap(_FOOTER_NOTE, 7.2, _CONTENT_W - 44):
+            self._show(_MARGIN_X, y, line, 7.2, _MUTED)
+            y -= 9.0
+        self._show(_MARGIN_X, y, self.verify_url, 7.2, _ACCENT)
+        self._show_right(_PAGE_W - _MARGIN_X, 56.0, f"第 {self.page} 页", 7.2, _MUTED)
+
+    def _new_page(self) -> None:
+        self._footer()
+        self.c.showPage()
+        self.page += 1
+        self._frame()
+        self._show(_MARGIN_X, _TOP - 10, CERTIFICATE_TITLE + "（续）", 10, _ACCENT)
+        self._show_right(_PAGE_W - _MARGIN_X, _TOP - 10, self.certificate_id, 8.5, _MUTED)
+        self._rule(_MARGIN_X, _TOP - 17, _PAGE_W - _MARGIN_X)
+        self.y = _TOP - 22
+
+    def _ensure(self, height: float) -> None:
+        if self.y - height < _BOTTOM:
+            self._new_page()
+
+    # -- blocks
+
+    def _header(self) -> None:
+        qr_size = 92.0
+        qr_x = _PAGE_W - _MARGIN_X - qr_size + 4  # the quiet zone may reach into the margin
+        qr_top = _TOP + 6
+        _draw_qr(self.c, self.verify_url, qr_x, qr_top - qr_size, qr_size)
+        self._show_centred(qr_x + qr_size / 2, qr_top - qr_size - 2, "扫码验证 · Scan to verify", 7.2, _MUTED)
+
+        self._show(_MARGIN_X, _TOP - 20, CERTIFICATE_TITLE, 19.5, _ACCENT, bold=True)
+        self._show(
+            _MARGIN_X,
+            _TOP - 35,
+            "Food Safety Traceability Blockchain Certificate · TraceChain",
+            8.4,
+            _MUTED,
+        )
+        self._show(_MARGIN_X, _TOP - 56, "证书编号", 9, _MUTED)
+        self._show(_MARGIN_X + 46, _TOP - 56, self.certificate_id, 11, _INK, bold=True)
+        self._show(_MARGIN_X, _TOP - 71, "签发时间", 9, _MUTED)
+        self._show(_MARGIN_X + 46, _TOP - 71, _time(self.payload.get("issued_at")), 9, _INK)
+        y = _TOP - 89
+        for line in _wrap(self._statement(), 8.4, qr_x - _MARGIN_X - 18):
+            self._show(_MARGIN_X, y, line, 8.4, _INK)
+            y -= 11.0
+        self.y = min(y + 4, qr_top - qr_size - 8)
+
+    def _statement(self) -> str:
+        anchor = _section(self.payload, "anchor")
+        agency = _text(_section(anchor, "agency").get("name")) or "成员机构"
+        issuer = _text(_section(self.payload, "issuer").get("name")) or "签发机构"
+        chain_id = _text(anchor.get("chain_id")) or "—"
+        block = _text(anchor.get("block_number")) or "—"
+        return (
+            f"兹证明：下列追溯信息已由{agency}以加盐哈希形式写入食品安全追溯联盟链"
+            f"（链 ID {chain_id}，区块 {block}），本证书由{issuer}签发并加盖数字签名。"
+        )
+
+    def _heading(self, title: str, subtitle: str) -> None:
+        self._ensure(20 + _LEADING * 2)
+        self.y -= 6
+        top = self.y
+        self._box(_MARGIN_X, top - 15, _CONTENT_W, 15, _BAND)
+        self._box(_MARGIN_X, top - 15, 3, 15, _ACCENT)
+        self._show(_MARGIN_X + 9, top - 11, title, 9.8, _ACCENT)
+        self._show_right(_MARGIN_X + _CONTENT_W - 6, top - 10.5, subtitle, 7.2, _MUTED)
+        self.y = top - 15 - 4
+
+    def _grid(self, cells: Sequence[_Cell]) -> None:
+        """Label/value cells, two per row; wide cells take a whole row."""
+        half = (_CONTENT_W - _COL_GAP) / 2
+        row: list[_Cell] = []
+        for cell in cells:
+            if cell.wide:
+                if row:
+                    self._row(row, half)
+                    row = []
+                self._row([cell], _CONTENT_W)
+            else:
+                row.append(cell)
+                if len(row) == 2:
+                    self._row(row, half)
+                    row = []
+        if row:
+            self._row(row, half)
+
+    def _row(self, cells: Sequence[_Cell], col_w: float) -> None:
+        blocks = [(cell, _wrap(cell.value, _VALUE_SIZE, col_w - _LABEL_W - 4)) for cell in cells]
+        height = max(len(lines) for _, lines in blocks) * _LEADING
+        self._ensure(height + _ROW_GAP)
+        x = _MARGIN_X
+        for cell, lines in blocks:
+            self._show(x + 4, self.y - 8.5, cell.label, _LABEL_SIZE, _MUTED)
+            color = _MUTED if cell.value == _HIDDEN_VALUE else _INK
+            y = self.y - 8.5
+            for line in lines:
+                self._show(x + _LABEL_W, y, line, _VALUE_SIZE, color)
+                y -= _LEADING
+            x += col_w + _COL_GAP
+        self.y -= height + _ROW_GAP
+
+    def _documents(self) -> None:
+        documents = self.record.get("documents")
+        hidden_documents = any(path.startswith("documents.") for path in self.hidden)
+        if not (isinstance(documents, list) and documents) and not hidden_documents:
+            return
+        self._heading("随附单证", "Supporting documents")
+        columns = (("单证类型", 96.0), ("单证编号", 132.0), ("出具机构", 130.0), ("结论", 60.0), ("出具日期", 0.0))
+        widths = [w or _CONTENT_W - sum(w for _, w in columns) for _, w in columns]
+        x = _MARGIN_X + 4
+        for (title, _), width in zip(columns, widths, strict=True):
+            self._show(x, self.y - 8.5, title, _LABEL_SIZE, _MUTED)
+            x += width
+        self.y -= _LEADING + 1
+        self._rule(_MARGIN_X, self.y + 1.5, _MARGIN_X + _CONTENT_W, width=0.4)
+        for index, document in enumerate(documents if isinstance(documents, list) else []):
+            doc = document if isinstance(document, Mapping) else {}
+
+            def cell(key: str, table: Mapping[str, str] | None = None, index: int = index) -> str:
+                value = doc.get(key)
+                if value is not None:
+                    text = _text(value)
+                    return table.get(text, text) if table else text
+                return _HIDDEN_VALUE if f"documents.{index}.{key}" in self.hidden else "—"
+
+            values = [
+                cell("type", DOCUMENT_TYPE),
+                cell("number"),
+                cell("issuer"),
+                cell("result", DOCUMENT_RESULT),
+                cell("issued_at"),
+            ]
+            wrapped = [_wrap(v, _VALUE_SIZE, w - 8) for v, w in zip(values, widths, strict=True)]
+            height = max(len(lines) for lines in wrapped) * _LEADING
+            self._ensure(height + _ROW_GAP)
+            x = _MARGIN_X + 4
+            for value, lines, width in zip(values, wrapped, widths, strict=True):
+                color = _MUTED if value in (_HIDDEN_VALUE, "—") else _INK
+                y = self.y - 8.5
+                for line in lines:
+                    self._show(x, y, line, _VALUE_SIZE, color)
+                    y -= _LEADING
+                x += width
+            self.y -= height + _ROW_GAP
+
+    def _hidden_fields(self) -> None:
+        self._heading("已隐藏字段", "Hidden fields · 已上链但未在本证书披露，仅公开字段哈希")
+        if not self.hidden:
+            self._grid([_Cell("—", "无（全部字段均已披露）", wide=True)])
+            return
+        hash_x = _MARGIN_X + 190
+        for path in sorted(self.hidden):
+            label = field_label(path)
+            title = f"{label}（{path}）" if label != path else path
+            lines = _wrap(_text(self.hidden[path]), 7.8, _MARGIN_X + _CONTENT_W - hash_x)
+            title_lines = _wrap(title, _LABEL_SIZE, hash_x - _MARGIN_X - 10)
+            height = max(len(lines), len(title_lines)) * _LEADING
+            self._ensure(height + _ROW_GAP)
+            for i, line in enumerate(title_lines):
+                self._show(_MARGIN_X + 4, self.y - 8.5 - i * _LEADING, line, _LABEL_SIZE, _INK)
+            for i, line in enumerate(lines):
+                self._show(hash_x, self.y - 8.5 - i * _LEADING, line, 7.8, _MUTED)
+            self.y -= height + _ROW_GAP
+
+    def _seal(self, top: float) -> None:
+        """A small 'signed' mark beside the issuer block (decorative: the PAdES signature is the proof)."""
+        c = self.c
+        cx, cy, r = _PAGE_W - _MARGIN_X - 34, top - 30, 25
+        c.saveState()
+        c.setStrokeColorRGB(0.698, 0.133, 0.133)
+        c.setLineWidth(1.3)
+        c.circle(cx, cy, r, stroke=1, fill=0)
+        c.setLineWidth(0.5)
+        c.circle(cx, cy, r - 3.5, stroke=1, fill=0)
+        c.restoreState()
+        self._show_centred(cx, cy + 2, "电子签章", 8, _SEAL)
+        self._show_centred(cx, cy - 8, "PAdES 数字签名", 5.8, _SEAL)
+
+    def draw(self) -> None:
+        self._frame()
+        self._header()
+        record, hidden = self.record, self.hidden
+        self._heading("产品信息", "Product")
+        self._grid(_product_cells(record, hidden))
+        self._heading("追溯主体", "Responsible enterprise")
+        self._grid(_enterprise_cells(record, hidden))
+        self._heading("追溯事件", "Event")
+        self._grid(_event_cells(record, hidden))
+        self._documents()
+        self._heading("上链存证", "On-chain evidence")
+        self._grid(_chain_cells(self.payload))
+        self._heading("上链机构与签发机构", "Anchoring agency · Issuer")
+        self._grid(_party_cells(_section(_section(self.payload, "anchor"), "agency"), role="上链机构"))
+        issuer_cells = _party_cells(_section(self.payload, "issuer"), role="签发机构", fingerprint=True)
+        if issuer_cells:
+            self._ensure(len(issuer_cells) * (_LEADING + _ROW_GAP) + 12)
+            top = self.y
+            self._grid(issuer_cells)
+            self._seal(top)
+        self._hidden_fields()
+        self._footer()
+        self.c.showPage()
+
+
+# ---------------------------------------------------------------------------------------------- pieces
+
+
+_QR_MASK: Final = 0
+"""Fixed QR mask pattern: every mask is standard-conformant, and scoring all eight costs ~5 ms per PDF."""
+
+
+@functools.cache
+def _rs_generator_logs(ec_count: int) -> tuple[int, ...]:
+    """Log-domain coefficients (after the leading 1) of reportlab's Reed-Solomon generator polynomial."""
+    generator = qrencoder.QRUtil.getErrorCorrectPolynomial(ec_count)
+    return tuple(qrencoder.LOG_TABLE[generator.get(i)] for i in range(1, generator.getLength()))
+
+
+def _rs_remainder(data: Sequence[int], ec_count: int) -> list[int]:
+    """Error-correction codewords: the remainder of data(x)·x^n by the generator, in GF(256)."""
+    exp, log = qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
+    generator = _rs_generator_logs(ec_count)
+    remainder = [0] * ec_count
+    for byte in data:
+        factor = byte ^ remainder[0]
+        del remainder[0]
+        remainder.append(0)
+        if factor:
+            shift = log[factor]
+            for i, g in enumerate(generator):
+                remainder[i] ^= exp[(g + shift) % 255]
+    return remainder
+
+
+def _qr_codewords(code: qrencoder.QRCode) -> list[int]:
+    """reportlab's ``QRCode.createData`` with a table-driven Reed-Solomon step (~10x faster in Python)."""
+    blocks = qrencoder.QRRSBlock.getRSBlocks(code.version, code.errorCorrectLevel)
+    buffer = qrencoder.QRBitBuffer()
+    for data in code.dataList:
+        data.write(buffer, code.version)
+    capacity = sum(block.dataCount for block in blocks) * 8
+    if buffer.getLengthInBits() > capacity:
+        raise ValueError("verify URL too long for a QR code")
+    if buffer.getLengthInBits() + 4 <= capacity:
+        buffer.put(0, 4)
+    while buffer.getLengthInBits() % 8:
+        buffer.putBit(False)
+    pads = itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1))
+    while buffer.getLengthInBits() < capacity:
+        buffer.put(next(pads), 8)
+    data_blocks, ec_blocks, offset = [], [], 0
+    for block in blocks:
+        chunk = buffer.buffer[offset : offset + block.dataCount]
+        offset += block.dataCount
+        data_blocks.append(chunk)
+        ec_blocks.append(_rs_remainder(chunk, block.totalCount - block.dataCount))
+    return [
+        codeword
+        for group in itertools.chain(
+            itertools.zip_longest(*data_blocks), itertools.zip_longest(*ec_blocks)
+        )
+        for codeword in group
+        if codeword is not None
+    ]
+
+
+def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
+    """Draw ``data`` as a QR code (level M, 4-module quiet zone): one vector path of module-row runs."""
+    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+    code.addData(data)
+    code.version = code.calculate_version()
+    code.dataCache = _qr_codewords(code)
+    code.makeImpl(False, _QR_MASK)
+    modules = code.modules
+    count = len(modules)
+    quiet = 4
+    box = size / (count + 2 * quiet)
+    # In module units, origin at the symbol's top-left corner, y growing downwards: integer operands only.
+    ops = [
+        f"q 1 g {x:.3f} {y:.3f} {size:.3f} {size:.3f} re f 0 g",
+        f"1 0 0 1 {x:.3f} {y + size:.3f} cm {box:.5f} 0 0 {-box:.5f} {quiet} {quiet} cm",
+    ]
+    for r, row in enumerate(modules):
+        c = 0
+        while c < count:
+            if row[c]:
+                start = c
+                while c < count and row[c]:
+                    c += 1
+                ops.append(f"{start} {r} {c - start} 1 re")
+            else:
+                c += 1
+    ops.append("f Q")
+    canvas.addLiteral("\n".join(ops))
+
+
+def _set_metadata(canvas: Canvas, payload: Mapping[str, Any], attachment: bytes) -> None:
+    certificate_id = _text(payload.get("certificate_id"))
+    canvas.setTitle(f"{CERTIFICATE_TITLE} {certificate_id}".strip())
+    canvas.setAuthor(_text(_section(payload, "issuer").get("name")) or "TraceChain")
+    canvas.setSubject("食品安全追溯信息上链凭证 / TraceChain anchoring certificate")
+    canvas.setCreator("TraceChain certificate service")
+    canvas.setKeywords(f"TraceChain, {certificate_id}")
+    doc = canvas._doc
+    # invariant=1 keeps output reproducible; the dates then come from issued_at and /ID from the payload.
+    stamp = doc._timeStamp
+    try:
+        issued = dt.datetime.fromisoformat(_text(payload.get("issued_at")))
+    except ValueError:
+        issued = None
+    if issued is not None and issued.utcoffset() is not None:
+        issued = issued.astimezone(dt.UTC)
+        stamp.t = issued.timestamp()
+        stamp.lt = issued.timetuple()
+        stamp.YMDhms = tuple(stamp.lt)[:6]
+    doc.updateSignature(hashlib.sha256(attachment).digest())
+
+
+class _RawPDF(pdfdoc.PDFObject):
+    """Pre-formatted PDF syntax written verbatim (names with ``/`` in them, cached arrays)."""
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+
+    def format(self, document: Any) -> bytes:
+        return self.raw
+
+
+def _attach_payload(canvas: Canvas, attachment: bytes) -> None:
+    """Add ``certificate.json`` to the catalog's /EmbeddedFiles name tree (AFRelationship /Data)."""
+    doc = canvas._doc
+    stream = pdfdoc.PDFStream(
+        pdfdoc.PDFDictionary(
+            {
+                "Type": _RawPDF(b"/EmbeddedFile"),
+                "Subtype": _RawPDF(b"/application#2Fjson"),  # reportlab's PDFName would not escape "/"
+                "Params": pdfdoc.PDFDictionary(
+                    {
+                        "Size": len(attachment),
+                        "CheckSum": _RawPDF(b"<" + hashlib.md5(attachment).hexdigest().encode() + b">"),
+                    }
+                ),
+                "Filter": _RawPDF(b"/FlateDecode"),
+            }
+        ),
+        zlib.compress(attachment, 6),
+        filters=[],
+    )
+    filespec = pdfdoc.PDFDictionary(
+        {
+            "Type": _RawPDF(b"/Filespec"),
+            "F": pdfdoc.PDFString(ATTACHMENT_NAME),
+            "UF": pdfdoc.PDFString(ATTACHMENT_NAME),
+            "Desc": pdfdoc.PDFString("上链凭证机器可读数据（RFC 8785 规范化 JSON）"),
+            "AFRelationship": _RawPDF(b"/Data"),
+            "EF": pdfdoc.PDFDictionary({"F": stream, "UF": stream}),
+        }
+    )
+    filespec_ref = doc.Reference(filespec)
+    doc.Catalog.Names = pdfdoc.PDFDictionary(
+        {
+            "EmbeddedFiles": pdfdoc.PDFDictionary(
+                {"Names": pdfdoc.PDFArray([pdfdoc.PDFString(ATTACHMENT_NAME), filespec_ref])}
+            )
+        }
+    )
