@@ -6,6 +6,7 @@ import logging
 import threading
 
 from certificate_service.context import ServiceContext
+from certificate_service.db import create_session_factory
 from certificate_service.indexer import ChainIndexer
 
 __all__ = ["start_indexer_thread"]
@@ -15,8 +16,10 @@ log = logging.getLogger(__name__)
 
 def start_indexer_thread(context: ServiceContext) -> threading.Thread:
     """Follow the chain in a daemon thread (only the process holding the indexer lock writes)."""
+    # The follower only writes: its transactions start as writers (BEGIN IMMEDIATE on SQLite).
+    writer_sessions = create_session_factory(context.engine.execution_options(sqlite_begin="IMMEDIATE"))
     indexer = ChainIndexer(
-        context.sessions,
+        writer_sessions,
         context.w3,
         context.deployment,
         confirmations=context.settings.CONFIRMATIONS,

@@ -98,11 +98,23 @@ def _ensure_deployment(
         return existing
     if existing is not None:
         log.print("[yellow]![/] the chain no longer has the deployed contracts: deploying again")
+        _archive_stale_service_data(manifest.parent, log)
     members = [MemberSpec(a.address, a.name, a.code, a.roles) for a in agencies]
     deployment = deploy_contracts(w3, deployer_key, members, threshold=0)
     _write_deployment(manifest, deployment, rpc_url)
     log.print(f"[green]✓[/] deployed ConsortiumRegistry {deployment.registry}, TraceAnchor {deployment.anchor}")
     return deployment
+
+
+def _archive_stale_service_data(data_dir: Path, log: Console) -> None:
+    """Move the default SQLite database of the lost deployment aside: its records point at contracts
+    that no longer exist. (A PostgreSQL database named by TRACECHAIN_DATABASE_URL is left to its operator.)"""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    for name in ("service.db", "service.db-wal", "service.db-shm"):
+        path = data_dir / name
+        if path.exists():
+            path.rename(data_dir / f"{name}.stale-{stamp}")
+            log.print(f"[yellow]![/] kept the old deployment's {name} as {name}.stale-{stamp}")
 
 
 def _fund_agencies(w3: Web3, funder_key: str, agencies: list[AgencyIdentity]) -> None:

@@ -624,14 +624,24 @@ contract ConsortiumRegistry is IConsortiumRegistry {
         emit ThresholdChanged(previous, newThreshold);
     }
 
-    /// @dev Registers the fingerprint of an ISSUER without access control; zero clears it.
+    /**
+     * @dev Registers the fingerprint of an ISSUER without access control; zero clears it. A former holder
+     * that is no longer an active ISSUER (checked by the caller) loses the fingerprint.
+     */
     function _setIssuerFingerprint(address account, bytes32 fingerprint) private {
         bytes32 previous = _fingerprints[account];
         if (previous != bytes32(0) && _fingerprintHolders[previous] == account) {
             delete _fingerprintHolders[previous];
         }
+        if (fingerprint != bytes32(0)) {
+            address formerHolder = _fingerprintHolders[fingerprint];
+            if (formerHolder != address(0) && formerHolder != account) {
+                delete _fingerprints[formerHolder];
+                emit IssuerFingerprintSet(formerHolder, bytes32(0));
+            }
+            _fingerprintHolders[fingerprint] = account;
+        }
         _fingerprints[account] = fingerprint;
-        if (fingerprint != bytes32(0)) _fingerprintHolders[fingerprint] = account;
         emit IssuerFingerprintSet(account, fingerprint);
     }
 

@@ -385,3 +385,7 @@ def enterprise_add(
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

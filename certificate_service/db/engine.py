@@ -11,7 +11,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "create_db_engine", "create_session_factory", "sqlite_path"]
+__all__ = ["SQLITE_BUSY_TIMEOUT_MS", "begin_write", "create_db_engine", "create_session_factory", "sqlite_path"]
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -47,7 +47,10 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # Writers ask for IMMEDIATE (see begin_write): a deferred read-then-write transaction would fail
+        # at once with SQLITE_BUSY when another writer committed in between, whatever the busy timeout.
+        mode = connection.get_execution_options().get("sqlite_begin", "")
+        connection.exec_driver_sql(f"BEGIN {mode}".strip())
 
 
 def create_db_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> Engine:
@@ -68,6 +71,13 @@ def create_db_engine(url: str | URL, *, echo: bool = False, **kwargs: Any) -> En
         kwargs.setdefault("pool_pre_ping", True)
         return create_engine(url, echo=echo, **kwargs)
     raise ValueError(f"unsupported database backend {backend!r} (use sqlite or postgresql+psycopg)")
+
+
+def begin_write(session: Session) -> None:
+    """Start the session's transaction as a writer (SQLite: BEGIN IMMEDIATE; no-op elsewhere)."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and not session.in_transaction():
+        session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 def create_session_factory(engine: Engine) -> sessionmaker[Session]:

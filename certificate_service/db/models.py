@@ -290,9 +290,7 @@ class Certificate(Base):
     __tablename__ = "certificates"
 
     certificate_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    record_hash: Mapped[str] = mapped_column(
-        ForeignKey("records.record_hash", ondelete="RESTRICT"), unique=True
-    )
+    record_hash: Mapped[str] = mapped_column(ForeignKey("records.record_hash", ondelete="RESTRICT"), unique=True)
     issued_at: Mapped[datetime] = mapped_column(default=utcnow)
     verification_count: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     first_verified_at: Mapped[datetime | None]

@@ -16,7 +16,8 @@ import logging
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,7 @@ from web3 import Web3
 from web3.exceptions import BlockNotFound, ProviderConnectionError, Web3Exception, Web3RPCError
 
 from certificate_service.core.config import DeploymentInfo
-from certificate_service.db.engine import sqlite_path
+from certificate_service.db.engine import begin_write, sqlite_path
 from certificate_service.db.models import Member
 from certificate_service.repositories import anchors, chain, members
 
@@ -520,15 +521,11 @@ class ChainIndexer:
                 logger.warning("indexer: the chain reorganised under block %d; rolling back", start)
                 self._rollback()
             except _LostRaceError as exc:
-                logger.warning(
-                    "indexer: another writer advanced the checkpoint (%s); yielding", exc.__cause__
-                )
+                logger.warning("indexer: another writer advanced the checkpoint (%s); yielding", exc.__cause__)
                 return applied
         return applied
 
-    def _index_chunk(
-        self, start: int, end: int, cursor: tuple[int, str] | None
-    ) -> tuple[int, tuple[int, str]]:
+    def _index_chunk(self, start: int, end: int, cursor: tuple[int, str] | None) -> tuple[int, tuple[int, str]]:
         """Fetch and apply blocks ``start..end`` in one transaction; returns (applied, new cursor)."""
         first = self._header(start)
         if cursor is not None and first.parent_hash != cursor[1]:
@@ -544,57 +541,59 @@ class ChainIndexer:
                 events.append(decoded)
         if self._header(end, refresh=True).hash != last.hash:
             raise _ReorgDetectedError
-        applied = 0
-        with self._sessions() as session:
-            try:
-                with session.begin():
-                    expected = cursor[0] if cursor else None
-                    claimed = chain.claim_checkpoint(
-                        session=session,
-                        follower=self.follower,
-                        expected_block=expected,
-                        block_number=end,
-                        block_hash=last.hash,
-                    )
-                    if not claimed:
-                        raise _LostRaceError
-                    for event in events:
-                        if chain.event_processed(
-                            session=session, tx_hash=event.tx_hash, log_index=event.log_index
-                        ):
-                            continue
-                        chain.add_chain_event(
-                            session=session,
-                            tx_hash=event.tx_hash,
-                            log_index=event.log_index,
-                            block_number=event.block_number,
-                            block_hash=event.block_hash,
-                            contract_address=event.contract,
-                            event_name=event.name,
-                            args=event.args,
-                        )
-                        _apply(
-                            session,
-                            event.name,
-                            event.args,
-                            event.block_number,
-                            event.block_time,
-                            event.tx_hash,
-                        )
-                        session.flush()
-                        applied += 1
-                    blocks = {e.block_number: (e.block_hash, e.block_time) for e in events}
-                    blocks[end] = (last.hash, last.time)
-                    for number, (block_hash, block_time) in sorted(blocks.items()):
-                        chain.put_chain_block(
-                            session=session, block_number=number, block_hash=block_hash, block_time=block_time
-                        )
-                    chain.prune_chain_blocks(session=session, below=end - _KEEP_BLOCKS)
-            except IntegrityError as exc:
-                raise _LostRaceError from exc
+        try:
+            with self._write_transaction() as session:
+                applied = self._apply_chunk(session, events, end, last, cursor)
+        except IntegrityError as exc:
+            raise _LostRaceError from exc
         if applied:
             logger.info("indexer: blocks %d-%d, %d event(s)", start, end, applied)
         return applied, (end, last.hash)
+
+    def _apply_chunk(
+        self, session: Session, events: Sequence[_Event], end: int, last: _Header, cursor: tuple[int, str] | None
+    ) -> int:
+        """Claim the checkpoint, apply the not-yet-processed events and remember block hashes."""
+        applied = 0
+        expected = cursor[0] if cursor else None
+        claimed = chain.claim_checkpoint(
+            session=session,
+            follower=self.follower,
+            expected_block=expected,
+            block_number=end,
+            block_hash=last.hash,
+        )
+        if not claimed:
+            raise _LostRaceError
+        for event in events:
+            if chain.event_processed(session=session, tx_hash=event.tx_hash, log_index=event.log_index):
+                continue
+            chain.add_chain_event(
+                session=session,
+                tx_hash=event.tx_hash,
+                log_index=event.log_index,
+                block_number=event.block_number,
+                block_hash=event.block_hash,
+                contract_address=event.contract,
+                event_name=event.name,
+                args=event.args,
+            )
+            _apply(
+                session,
+                event.name,
+                event.args,
+                event.block_number,
+                event.block_time,
+                event.tx_hash,
+            )
+            session.flush()
+            applied += 1
+        blocks = {e.block_number: (e.block_hash, e.block_time) for e in events}
+        blocks[end] = (last.hash, last.time)
+        for number, (block_hash, block_time) in sorted(blocks.items()):
+            chain.put_chain_block(session=session, block_number=number, block_hash=block_hash, block_time=block_time)
+        chain.prune_chain_blocks(session=session, below=end - _KEEP_BLOCKS)
+        return applied
 
     def _rollback(self) -> None:
         """Find the fork point among the stored block hashes and delete everything above it."""
@@ -612,7 +611,7 @@ class ChainIndexer:
             else:
                 high = mid - 1
         keep_up_to = ancestor[0] if ancestor else self._deployment.deployment_block - 1
-        with self._sessions() as session, session.begin():
+        with self._write_transaction() as session:
             chain.delete_chain_data_after(session=session, block_number=keep_up_to)
             _rebuild_membership(session)
             if ancestor is None:
@@ -622,6 +621,18 @@ class ChainIndexer:
                     session=session, follower=self.follower, block_number=ancestor[0], block_hash=ancestor[1]
                 )
         logger.warning("indexer: rolled back to block %d; re-indexing from there", keep_up_to)
+
+    @contextmanager
+    def _write_transaction(self) -> Iterator[Session]:
+        """A session in a write transaction (SQLite: BEGIN IMMEDIATE), committed on success."""
+        with self._sessions() as session:
+            begin_write(session)
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
 
     # -- chain access -------------------------------------------------------------------------------
 
@@ -695,9 +706,7 @@ class ChainIndexer:
         try:
             data = event.process_log(log)
         except Exception as exc:
-            raise ChainDataError(
-                f"cannot decode {abi['name']} log {_hex(log['transactionHash'])}: {exc}"
-            ) from exc
+            raise ChainDataError(f"cannot decode {abi['name']} log {_hex(log['transactionHash'])}: {exc}") from exc
         block_number = int(log["blockNumber"])
         header = self._header(block_number)
         if header.hash != _hex(log["blockHash"]):
@@ -810,10 +819,7 @@ def _apply(
                 block_time=block_time,
                 tx_hash=tx_hash,
             )
-    elif (
-        name == "LotRecalled"
-        and anchors.get_recall(session=session, trace_code_hash=args["traceCodeHash"]) is None
-    ):
+    elif name == "LotRecalled" and anchors.get_recall(session=session, trace_code_hash=args["traceCodeHash"]) is None:
         anchors.add_recall(
             session=session,
             trace_code_hash=args["traceCodeHash"],

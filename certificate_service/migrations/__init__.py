@@ -21,9 +21,7 @@ __all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "head_revisio
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent
 # Session-independent key for pg_advisory_xact_lock: concurrent starters migrate one after the other.
-_PG_MIGRATION_LOCK_KEY = int.from_bytes(
-    hashlib.sha256(b"tracechain:migrations").digest()[:8], "big", signed=True
-)
+_PG_MIGRATION_LOCK_KEY = int.from_bytes(hashlib.sha256(b"tracechain:migrations").digest()[:8], "big", signed=True)
 
 
 def alembic_config(url: str | URL | None = None) -> Config:

@@ -437,8 +437,8 @@ _UI_STRINGS: Final = (
 
 _LABEL_SIZE: Final = 7.8
 _VALUE_SIZE: Final = 8.6
-_LEADING: Final = 11.0
-_ROW_GAP: Final = 1.6
+_LEADING: Final = 10.6
+_ROW_GAP: Final = 1.5
 _LABEL_W: Final = 60.0
 _COL_GAP: Final = 14.0
 
@@ -597,13 +597,13 @@ class _Layout:
 
     def _heading(self, title: str, subtitle: str) -> None:
         self._ensure(20 + _LEADING * 2)
-        self.y -= 6
+        self.y -= 5
         top = self.y
-        self._box(_MARGIN_X, top - 15, _CONTENT_W, 15, _BAND)
-        self._box(_MARGIN_X, top - 15, 3, 15, _ACCENT)
-        self._show(_MARGIN_X + 9, top - 11, title, 9.8, _ACCENT)
-        self._show_right(_MARGIN_X + _CONTENT_W - 6, top - 10.5, subtitle, 7.2, _MUTED)
-        self.y = top - 15 - 4
+        self._box(_MARGIN_X, top - 14, _CONTENT_W, 14, _BAND)
+        self._box(_MARGIN_X, top - 14, 3, 14, _ACCENT)
+        self._show(_MARGIN_X + 9, top - 10.3, title, 9.6, _ACCENT)
+        self._show_right(_MARGIN_X + _CONTENT_W - 6, top - 10, subtitle, 7.2, _MUTED)
+        self.y = top - 14 - 3
 
     def _grid(self, cells: Sequence[_Cell]) -> None:
         """Label/value cells, two per row; wide cells take a whole row."""
@@ -704,16 +704,16 @@ class _Layout:
     def _seal(self, top: float) -> None:
         """A small 'signed' mark beside the issuer block (decorative: the PAdES signature is the proof)."""
         c = self.c
-        cx, cy, r = _PAGE_W - _MARGIN_X - 34, top - 30, 25
+        cx, cy, r = _PAGE_W - _MARGIN_X - 30, top - 18, 21
         c.saveState()
         c.setStrokeColorRGB(0.698, 0.133, 0.133)
         c.setLineWidth(1.3)
         c.circle(cx, cy, r, stroke=1, fill=0)
         c.setLineWidth(0.5)
-        c.circle(cx, cy, r - 3.5, stroke=1, fill=0)
+        c.circle(cx, cy, r - 3, stroke=1, fill=0)
         c.restoreState()
-        self._show_centred(cx, cy + 2, "电子签章", 8, _SEAL)
-        self._show_centred(cx, cy - 8, "PAdES 数字签名", 5.8, _SEAL)
+        self._show_centred(cx, cy + 0.5, "电子签章", 6.8, _SEAL)
+        self._show_centred(cx, cy - 7.5, "数字签名", 5.6, _SEAL)
 
     def draw(self) -> None:
         self._frame()

@@ -83,17 +83,13 @@ def get_file_by_certificate_hash(
     *, session: Session, certificate_hash: str, with_pdf: bool = False
 ) -> CertificateFile | None:
     """The certificate file with ``certificate_hash``."""
-    query = select(CertificateFile).where(
-        CertificateFile.certificate_hash == normalize_hash32(certificate_hash)
-    )
+    query = select(CertificateFile).where(CertificateFile.certificate_hash == normalize_hash32(certificate_hash))
     if with_pdf:
         query = query.options(undefer(CertificateFile.pdf))
     return session.scalars(query).first()
 
 
-def get_file_by_pdf_sha256(
-    *, session: Session, pdf_sha256: str, with_pdf: bool = False
-) -> CertificateFile | None:
+def get_file_by_pdf_sha256(*, session: Session, pdf_sha256: str, with_pdf: bool = False) -> CertificateFile | None:
     """The certificate file whose PDF bytes hash to ``pdf_sha256``."""
     query = select(CertificateFile).where(CertificateFile.pdf_sha256 == pdf_sha256.lower())
     if with_pdf:

@@ -46,9 +46,7 @@ def list_identity_members(*, session: Session, identity_id: int) -> Sequence[Mem
     return session.scalars(query).all()
 
 
-def get_member_by_fingerprint(
-    *, session: Session, fingerprint: str, active_only: bool = True
-) -> Member | None:
+def get_member_by_fingerprint(*, session: Session, fingerprint: str, active_only: bool = True) -> Member | None:
     """The member holding issuer ``fingerprint``."""
     query = select(Member).where(Member.issuer_fingerprint == normalize_hash32(fingerprint))
     if active_only:
@@ -61,9 +59,7 @@ def next_identity_id(*, session: Session) -> int:
     return int(session.scalar(select(func.max(Member.identity_id))) or 0) + 1
 
 
-def add_member(
-    *, session: Session, address: str, identity_id: int, name: str, code: str, block_number: int
-) -> Member:
+def add_member(*, session: Session, address: str, identity_id: int, name: str, code: str, block_number: int) -> Member:
     """Insert an inactive member entry without roles (the caller sets the status)."""
     member = Member(
         address=normalize_address(address),

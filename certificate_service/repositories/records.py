@@ -79,9 +79,7 @@ def get_record_by_agency_id(*, session: Session, agency_address: str, record_id:
 
 def list_records_by_trace_code(*, session: Session, trace_code: str) -> Sequence[Record]:
     """Records about one lot, oldest event first."""
-    query = (
-        select(Record).where(Record.trace_code == trace_code).order_by(Record.event_time, Record.record_hash)
-    )
+    query = select(Record).where(Record.trace_code == trace_code).order_by(Record.event_time, Record.record_hash)
     return session.scalars(query).all()
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -82,6 +83,8 @@ _MAX_OFFSET = timedelta(hours=24)
 _BATCH_ANCHORED_TOPIC = to_hex(keccak256(b"BatchAnchored(bytes32,address,uint256,uint8)"))
 
 _T = TypeVar("_T")
+
+log = logging.getLogger(__name__)
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -413,6 +416,8 @@ def _store(session: Session, draft: _Draft, pdf: bytes) -> CertificateDocument:
         session.commit()
     except IntegrityError:
         session.rollback()
+        log.info("certificate %s variant %r was stored concurrently; serving that file",
+                 draft.certificate_id, draft.variant)
         stored = certificate_repo.get_certificate_file(
             session=session, certificate_id=draft.certificate_id, variant=draft.variant, with_pdf=True
         )

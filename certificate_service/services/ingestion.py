@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from certificate_service.db import begin_write
 from certificate_service.db.models import Record
 from certificate_service.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from certificate_service.repositories import certificates as certificate_repo
@@ -143,6 +144,7 @@ def ingest_batch(
 
     root_hex = "0x" + root.hex()
     agency = normalize_address(signer)
+    begin_write(session)
     existing = {
         row.record_id: row
         for row in session.scalars(

@@ -56,6 +56,7 @@ class Consortium:
     registry: Contract
     anchor: Contract
     _senders: dict[str, TransactionSender] = field(default_factory=dict)
+    _govs: dict[str, GovernanceClient] = field(default_factory=dict)
 
     @property
     def regulator(self) -> Key:
@@ -78,8 +79,11 @@ class Consortium:
         return self.sender(key).transact(call)
 
     def gov(self, key: Key) -> GovernanceClient:
-        """A GovernanceClient for ``key`` on this deployment."""
-        return GovernanceClient(self.rpc_url, key.private_key, self.deployment.registry, w3=self.w3)
+        """A cached GovernanceClient for ``key`` on this deployment."""
+        if key.private_key not in self._govs:
+            client = GovernanceClient(self.rpc_url, key.private_key, self.deployment.registry, w3=self.w3)
+            self._govs[key.private_key] = client
+        return self._govs[key.private_key]
 
     def pass_proposal(self, proposer: Key, propose: Callable[[GovernanceClient], int]) -> int:
         """Propose with ``proposer`` and vote YES with the others until the proposal executes."""

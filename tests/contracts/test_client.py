@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from trace_sdk.client.revert import ERROR_DESCRIPTIONS, decode_revert, decode_re
 from trace_sdk.client.transactions import TransactionSender
 from trace_sdk.exceptions import ChainError, ContractRevertError, NotMemberError
 
+REPO_ROOT = Path(__file__).resolve().parents[2]
 ADDRESS = "0x00000000000000000000000000000000000000aB"
 CHECKSUM = "0x00000000000000000000000000000000000000AB"
 
@@ -33,12 +36,35 @@ def test_artifacts_ship_in_the_sdk() -> None:
         assert artifact["contractName"] == name
         assert {"abi", "bytecode", "deployedBytecode", "compiler"} <= artifact.keys()
         assert artifact["compiler"]["settings"]["evmVersion"] == "paris"
-        assert artifact["bytecode"].startswith("0x6080")
+        assert artifact["deployedBytecode"].startswith("0x6080")
         size = len(artifact["deployedBytecode"]) // 2 - 1
         print(f"\n{name}: {size} bytes deployed (EIP-170 limit 24,576)")
         assert size < 24_576
     with pytest.raises(ValueError):
         load_artifact("Nope")
+
+
+def _documented_events() -> set[str]:
+    """Event signatures listed in docs/interfaces.md (the indexer's contract)."""
+    text = (REPO_ROOT / "docs" / "interfaces.md").read_text(encoding="utf-8")
+    events = set()
+    for name, params in re.findall(r"- `(\w+)\(([^)]*)\)`", text):
+        if name[0].isupper():
+            words = [p.split() for p in params.split(",") if p.strip()]
+            events.add(f"{name}({','.join(w[0] + (' indexed' if 'indexed' in w else '') for w in words)})")
+    return events
+
+
+def test_events_match_docs_interfaces() -> None:
+    emitted = set()
+    for name in CONTRACT_NAMES:
+        for e in load_artifact(name)["abi"]:
+            if e["type"] == "event":
+                params = ",".join(i["type"] + (" indexed" if i["indexed"] else "") for i in e["inputs"])
+                emitted.add(f"{e['name']}({params})")
+    documented = _documented_events()
+    assert len(documented) == 13
+    assert emitted == documented
 
 
 def test_every_custom_error_has_a_description() -> None:

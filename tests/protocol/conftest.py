@@ -1,15 +1,11 @@
-"""Fixtures of the protocol tests: deep copies of the shared sample records and a fixed clock."""
+"""Fixtures of the protocol tests: deep copies of the shared sample records."""
 
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
-"""The clock of the validation tests: after every sample record's event_time."""
 
 
 @pytest.fixture

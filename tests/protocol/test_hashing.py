@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
@@ -134,9 +135,9 @@ def test_hash_record_needs_exactly_the_record_salts(record: dict[str, Any]) -> N
     salts = new_salts(flatten_fields(record))
     missing = dict(salts)
     del missing["product.name"]
-    with pytest.raises(ValueError, match="missing \\['product.name'\\]"):
+    with pytest.raises(ValueError, match=re.escape("missing ['product.name']")):
         hash_record(record, missing)
-    with pytest.raises(ValueError, match="unexpected \\['zzz'\\]"):
+    with pytest.raises(ValueError, match=re.escape("unexpected ['zzz']")):
         hash_record(record, {**salts, "zzz": salts["product.name"]})
     renamed = dict(missing, zzz=salts["product.name"])
     with pytest.raises(ValueError, match="missing"):
@@ -209,9 +210,7 @@ def test_disclosure_rejects_tampering(record: dict[str, Any]) -> None:
     both = copy.deepcopy(shown.record)
     both["contact"]["phone"] = "13900000000"
     with pytest.raises(ValueError, match="both disclosed and hidden"):
-        record_hash_from_disclosure(
-            both, dict(shown.salts, **{"contact.phone": SALT_HEX}), shown.hidden_field_hashes
-        )
+        record_hash_from_disclosure(both, dict(shown.salts, **{"contact.phone": SALT_HEX}), shown.hidden_field_hashes)
     with pytest.raises(ValueError, match="no salt"):
         record_hash_from_disclosure(shown.record, {}, shown.hidden_field_hashes)
     with pytest.raises(ValueError, match="no such field"):

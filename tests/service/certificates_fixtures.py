@@ -215,9 +215,7 @@ WorldFactory = Callable[..., CertWorld]
 
 
 @pytest.fixture
-def cert_world_factory(
-    anvil: AnvilProcess, w3: Web3, database_url: str, tmp_path: Path
-) -> Iterator[WorldFactory]:
+def cert_world_factory(anvil: AnvilProcess, w3: Web3, database_url: str, tmp_path: Path) -> Iterator[WorldFactory]:
     """Build the world: deploy, (optionally) register the issuer fingerprint, start the service."""
     made: list[tuple[CertWorld, _ThreadedServer]] = []
 
@@ -231,7 +229,9 @@ def cert_world_factory(
             [
                 MemberSpec(Account.from_key(keys["agency"]).address, AGENCY_NAME, AGENCY_CODE, "MEMBER"),
                 MemberSpec(
-                    Account.from_key(keys["regulator"]).address, "上海市市场监督管理局", "SHSAMR",
+                    Account.from_key(keys["regulator"]).address,
+                    "上海市市场监督管理局",
+                    "SHSAMR",
                     ["MEMBER", "REGULATOR"],
                 ),
                 MemberSpec(Account.from_key(keys["issuer"]).address, ISSUER_NAME, ISSUER_CODE, ["MEMBER", "ISSUER"]),

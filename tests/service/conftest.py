@@ -151,9 +151,7 @@ class ConsortiumChain:
         self.send(self.anchor.functions.anchorBatch(root, count, 1), sender or self.agency)
         return root.to_0x_hex(), "0x" + record_hash.hex()
 
-    def revoke(
-        self, root: str, record_hash: str, reason: str = "wrong lot", sender: str | None = None
-    ) -> None:
+    def revoke(self, root: str, record_hash: str, reason: str = "wrong lot", sender: str | None = None) -> None:
         """Revoke the single record of a single-leaf batch."""
         call = self.anchor.functions.revokeRecord(root, record_hash, [], reason)
         self.send(call, sender or self.agency)
@@ -168,9 +166,7 @@ class ConsortiumChain:
         """Propose as the first active MEMBER we control, then vote YES with the others until executed."""
         registry = self.registry.functions
         voters = [
-            a
-            for a in (self.agency, self.regulator, self.issuer, *self.spare)
-            if registry.isActiveMember(a).call()
+            a for a in (self.agency, self.regulator, self.issuer, *self.spare) if registry.isActiveMember(a).call()
         ]
         self.send(getattr(registry, function)(*args), voters[0])
         proposal_id = registry.proposalCount().call()
@@ -211,9 +207,7 @@ def make_consortium(w3: Web3, keys: list[str]) -> ConsortiumChain:
     return ConsortiumChain(
         w3=w3,
         deployment=deployment,
-        registry=w3.eth.contract(
-            address=deployment.registry_address, abi=load_artifact("ConsortiumRegistry")["abi"]
-        ),
+        registry=w3.eth.contract(address=deployment.registry_address, abi=load_artifact("ConsortiumRegistry")["abi"]),
         anchor=w3.eth.contract(address=deployment.anchor_address, abi=load_artifact("TraceAnchor")["abi"]),
         agency=agency,
         regulator=regulator,

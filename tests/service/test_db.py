@@ -33,9 +33,7 @@ def _h(n: int) -> str:
 # --- settings -------------------------------------------------------------------------------------
 
 
-def test_settings_defaults_derive_from_port_and_data_dir(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_settings_defaults_derive_from_port_and_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("PUBLIC_URL", "DATABASE_URL", "HTTP_PORT", "CONFIRMATIONS"):
         monkeypatch.delenv(f"TRACECHAIN_{name}", raising=False)
     monkeypatch.setenv("TRACECHAIN_DATA_DIR", str(tmp_path))
@@ -126,9 +124,7 @@ def test_migrations_apply_from_empty_and_are_idempotent(database_url: str) -> No
         assert set(inspect(engine).get_table_names()) == EXPECTED_TABLES
         with engine.connect() as conn:
             assert current_revision(conn) == head_revision()
-            diff = compare_metadata(
-                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
-            )
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
         assert diff == [], "migrations and models.py disagree"
     finally:
         engine.dispose()
@@ -188,9 +184,7 @@ def test_sqlite_engine_pragmas(tmp_path: Path) -> None:
 # --- repositories ---------------------------------------------------------------------------------
 
 
-def _add_record(
-    session: Session, n: int, *, trace_code: str = "LOT-2026-0001", record_id: str | None = None
-) -> str:
+def _add_record(session: Session, n: int, *, trace_code: str = "LOT-2026-0001", record_id: str | None = None) -> str:
     """Insert a minimal record; returns its hash."""
     record_hash = _h(n)
     records.add_record(
@@ -227,26 +221,20 @@ def test_records_roundtrip_and_uniqueness(db_session_factory: sessionmaker[Sessi
         assert row.record["product"]["name"] == "冷冻牛肉"
         assert row.proof == [_h(4001)]
         assert row.event_time == datetime(2026, 3, 1, 0, 30, 1, tzinfo=UTC)  # aware UTC on every backend
-        assert (
-            records.get_record_by_agency_id(session=session, agency_address=AGENCY, record_id="rec-1")
-            is not None
-        )
+        assert records.get_record_by_agency_id(session=session, agency_address=AGENCY, record_id="rec-1") is not None
         assert [r.record_hash for r in records.list_records_by_root(session=session, root=_h(3000))] == [
             _h(1),
             _h(2),
         ]
         assert len(records.list_records_by_trace_code(session=session, trace_code="LOT-2026-0002")) == 1
         assert records.count_records(session=session, enterprise_uscc="91310000MA1K000001") == 2
-        assert (
-            len(records.list_records_by_enterprise(session=session, enterprise_uscc="91310000MA1K000001"))
-            == 2
-        )
-        assert [
-            x.from_trace_code for x in records.list_input_links(session=session, trace_code="LOT-2026-0001")
-        ] == ["RAW-0000001"]
-        assert [
-            x.to_trace_code for x in records.list_output_links(session=session, trace_code="LOT-2026-0001")
-        ] == ["BOX-0000001"]
+        assert len(records.list_records_by_enterprise(session=session, enterprise_uscc="91310000MA1K000001")) == 2
+        assert [x.from_trace_code for x in records.list_input_links(session=session, trace_code="LOT-2026-0001")] == [
+            "RAW-0000001"
+        ]
+        assert [x.to_trace_code for x in records.list_output_links(session=session, trace_code="LOT-2026-0001")] == [
+            "BOX-0000001"
+        ]
         assert len(records.list_links_of_record(session=session, record_hash=first)) == 2
 
     with db_session_factory() as session, pytest.raises(IntegrityError), session.begin():
@@ -277,15 +265,11 @@ def test_certificates_files_and_verification_counter(db_session_factory: session
         )
     with db_session_factory() as session:
         assert certificates.get_certificate_by_record(session=session, record_hash=record_hash) is not None
-        by_hash = certificates.get_file_by_certificate_hash(
-            session=session, certificate_hash=_h(78), with_pdf=True
-        )
+        by_hash = certificates.get_file_by_certificate_hash(session=session, certificate_hash=_h(78), with_pdf=True)
         assert by_hash is not None and by_hash.pdf == b"%PDF-1.7 masked"
         by_sha = certificates.get_file_by_pdf_sha256(session=session, pdf_sha256="cd" * 32, with_pdf=True)
         assert by_sha is not None and by_sha.variant == "[]"
-        assert [
-            f.variant for f in certificates.list_certificate_files(session=session, certificate_id="C-1")
-        ] == [
+        assert [f.variant for f in certificates.list_certificate_files(session=session, certificate_id="C-1")] == [
             "[]",
             '["contact.person"]',
         ]

@@ -39,8 +39,7 @@ def _counts(factory: sessionmaker[Session]) -> dict[str, int]:
     """Row counts of every chain-derived table."""
     with factory() as session:
         return {
-            m.__tablename__: _count(session, m)
-            for m in (ChainEvent, Member, MemberPeriod, Batch, Revocation, Recall)
+            m.__tablename__: _count(session, m) for m in (ChainEvent, Member, MemberPeriod, Batch, Revocation, Recall)
         }
 
 
@@ -65,10 +64,7 @@ def _assert_members_match_chain(factory: sessionmaker[Session], consortium: Cons
             assert (row.successor_address or "0x" + "00" * 20) == entry[3]
             fingerprint = "0x" + registry.issuerFingerprint(account).call().hex()
             assert (row.issuer_fingerprint or "0x" + "00" * 32) == fingerprint
-            history = [
-                (r[0], None if r[1] == OPEN_RANGE else r[1])
-                for r in registry.membershipHistory(account).call()
-            ]
+            history = [(r[0], None if r[1] == OPEN_RANGE else r[1]) for r in registry.membershipHistory(account).call()]
             periods = members.list_member_periods(session=session, address=account)
             assert [(p.from_block, p.to_block) for p in periods] == history
 
@@ -78,9 +74,7 @@ def _assert_complete(factory: sessionmaker[Session], consortium: ConsortiumChain
     with factory() as session:
         assert chain.count_chain_events(session=session) == consortium.chain_log_count()
         distinct = session.scalar(
-            select(func.count()).select_from(
-                select(ChainEvent.tx_hash, ChainEvent.log_index).distinct().subquery()
-            )
+            select(func.count()).select_from(select(ChainEvent.tx_hash, ChainEvent.log_index).distinct().subquery())
         )
         assert distinct == chain.count_chain_events(session=session)
 
@@ -323,8 +317,10 @@ def test_chain_unreachable(
     indexer.close()
 
     other_chain = c.deployment.model_copy(update={"chain_id": c.deployment.chain_id + 1})
+    wrong_chain = indexer_factory(c.w3, other_chain)
     with pytest.raises(ChainDataError, match="chain"):
-        indexer_factory(c.w3, other_chain).run_once()
+        wrong_chain.run_once()
+    wrong_chain.close()
 
     # run_forever logs, backs off and keeps going until the node answers.
     flaky = Web3(_FlakyProvider(anvil.rpc_url, failures=3))

@@ -106,9 +106,7 @@ class VerifierNet:
             "certificate_fingerprint_sha256": self.pki.fingerprint_sha256,
         }
 
-    def anchor_batch(
-        self, name: str, agency: str, records: list[dict[str, Any]], all_records: list[dict]
-    ) -> None:
+    def anchor_batch(self, name: str, agency: str, records: list[dict[str, Any]], all_records: list[dict]) -> None:
         """Anchor ``records`` as one batch from ``agency`` and build a payload for each."""
         salts = [salts_for(r) for r in records]
         tree = tree_for(records, salts)
@@ -175,9 +173,7 @@ def _has(record: dict[str, Any], path: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def vnet(
-    anvil: AnvilProcess, sample_records: list[dict], tmp_path_factory: pytest.TempPathFactory
-) -> VerifierNet:
+def vnet(anvil: AnvilProcess, sample_records: list[dict], tmp_path_factory: pytest.TempPathFactory) -> VerifierNet:
     """Deploy, register the issuer's certificate fingerprint and anchor three kinds of batches."""
     w3 = Web3(Web3.HTTPProvider(anvil.rpc_url, request_kwargs={"timeout": 30}))
     keys = {name: anvil.private_keys[index] for name, (index, *_rest) in AGENCIES.items()}
@@ -193,9 +189,7 @@ def vnet(
         registry=contract_at(w3, "ConsortiumRegistry", deployment.registry),
         anchor=contract_at(w3, "TraceAnchor", deployment.anchor),
         pki=IssuerPKI.load_or_create(Path(tmp_path_factory.mktemp("issuer"))),
-        stranger_pki=IssuerPKI.load_or_create(
-            Path(tmp_path_factory.mktemp("stranger")), organisation="冒名机构"
-        ),
+        stranger_pki=IssuerPKI.load_or_create(Path(tmp_path_factory.mktemp("stranger")), organisation="冒名机构"),
     )
     proposal = net.gov("bdc").propose_issuer_fingerprint(address["bdc"], net.pki.fingerprint_sha256)
     net.pass_proposal("bdc", proposal)
@@ -206,9 +200,7 @@ def vnet(
     unanchored = records[10:13]
     salts = [salts_for(r) for r in unanchored]
     meat_anchor = net.batches["meat"].payloads[0]["anchor"]
-    net.batches["unanchored"] = net.make_batch(
-        unanchored, salts, tree_for(unanchored, salts), meat_anchor, records
-    )
+    net.batches["unanchored"] = net.make_batch(unanchored, salts, tree_for(unanchored, salts), meat_anchor, records)
     return net
 
 

@@ -221,9 +221,7 @@ def test_root_anchored_by_another_member_than_claimed(vnet: VerifierNet, reader:
         ("tx_hash", "0x" + "11" * 32),
     ],
 )
-def test_anchor_claims_must_match_the_chain(
-    vnet: VerifierNet, reader: ChainReader, key: str, value: object
-) -> None:
+def test_anchor_claims_must_match_the_chain(vnet: VerifierNet, reader: ChainReader, key: str, value: object) -> None:
     payload = vnet.payload("meat", 2)
     payload["anchor"][key] = value
     seal(payload)

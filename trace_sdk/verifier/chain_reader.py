@@ -14,9 +14,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 import requests
@@ -39,6 +40,7 @@ __all__ = [
     "LotRecallFact",
     "MemberEntry",
     "RevocationFact",
+    "checksum_address",
 ]
 
 _ZERO_ADDRESS = "0x" + "00" * 20
@@ -214,17 +216,51 @@ def _function(contract: str, name: str) -> _Function:
     raise ChainError(f"{contract} has no function {name!r} in the shipped ABI")
 
 
+@lru_cache(maxsize=4096)
+def checksum_address(address: str) -> str:
+    """EIP-55 form of `address` (memoised: keccak-based checksumming dominates a cached verification)."""
+    return str(Web3.to_checksum_address(address))
+
+
 def _bytes32(value: bytes) -> bytes:
     if not isinstance(value, bytes) or len(value) != 32:
         raise ValueError("expected 32 bytes")
     return value
 
 
+# ---------------------------------------------------------------------------------------------------- reads
+
+_IMMUTABLE, _MUTABLE, _UNCACHED = "immutable", "mutable", "uncached"
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One JSON-RPC read: its cache key, request, decoder and caching policy."""
+
+    key: tuple[Any, ...]
+    method: str
+    params: list[Any]
+    decode: Callable[[Any], Any]
+    policy: str
+    """`immutable` (LRU), `mutable` (optional cache) or `uncached`."""
+    final: Callable[[Any], bool] = lambda _value: True
+    """For immutable reads: whether this answer can never change (e.g. a root that is anchored)."""
+
+
+class _Failed:
+    """A prefetched read that raised; re-raised when the value is asked for."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: ChainError) -> None:
+        self.error = error
+
+
 # ---------------------------------------------------------------------------------------------------- reader
 
 
 class ChainReader:
-    """Typed reads of ConsortiumRegistry and TraceAnchor views over one JSON-RPC endpoint."""
+    """Typed reads of ConsortiumRegistry and TraceAnchor views over one JSON-RPC endpoint (thread-safe)."""
 
     def __init__(
         self,
@@ -247,14 +283,15 @@ class ChainReader:
                 ),
             )
             self._w3 = Web3(provider)
-        self.registry_address: str = Web3.to_checksum_address(registry_address)
+        self.registry_address: str = checksum_address(registry_address)
         """The ConsortiumRegistry read from."""
-        self.anchor_address: str = Web3.to_checksum_address(anchor_address)
+        self.anchor_address: str = checksum_address(anchor_address)
         """The TraceAnchor read from."""
         self._facts = FactCache(cache_size)
         self.mutable_cache: FactCache | None = mutable_cache
         """Cache of mutable facts, or None to read them fresh every time."""
         self._head = 0
+        self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"ChainReader(registry={self.registry_address}, anchor={self.anchor_address})"
@@ -269,101 +306,76 @@ class ChainReader:
         if self.mutable_cache is not None:
             self.mutable_cache.invalidate()
 
+    @contextmanager
+    def prefetched(self, calls: Iterable[tuple[str, tuple[Any, ...]]]) -> Iterator[None]:
+        """Within the block, answer `calls` (`(method name, args)`) from one JSON-RPC batch sent up front.
+
+        Only reads not already cached are sent; mutable answers are shared by this thread's reads inside
+        the block (one consistent view per verification) and are cached only if a `mutable_cache` is set.
+        Raises `ChainUnavailableError` if the endpoint cannot be reached.
+        """
+        reads: dict[tuple[Any, ...], _Read] = {}
+        for name, args in calls:
+            for read in self._reads_for(name, args):
+                if self._cached(read) is _MISSING:
+                    reads.setdefault(read.key, read)
+        if any(r.key[0] == "was_member_at" for r in reads.values()):
+            reads[("head",)] = self._head_read()
+        scratch: dict[tuple[Any, ...], Any] = {}
+        # The head first: caching a wasMemberAt answer depends on it.
+        pending = sorted(reads.values(), key=lambda r: r.key != ("head",))
+        if pending:
+            raws = self._rpc_batch([(r.method, r.params) for r in pending])
+            for read, raw in zip(pending, raws, strict=True):
+                scratch[read.key] = _Failed(raw) if isinstance(raw, ChainError) else self._settle(read, raw)
+        previous = getattr(self._local, "scratch", None)
+        self._local.scratch = {**(previous or {}), **scratch}
+        try:
+            yield
+        finally:
+            self._local.scratch = previous
+
     # ------------------------------------------------------------------ immutable facts (LRU)
 
     def chain_id(self) -> int:
         """The chain id (`eth_chainId`)."""
-        return self._immutable(("chain_id",), lambda: int(self._rpc("eth_chainId", []), 16))
+        return self._get(_Read(("chain_id",), "eth_chainId", [], lambda r: int(r, 16), _IMMUTABLE))
 
     def has_code(self, address: str) -> bool:
         """Whether a contract is deployed at `address` (a positive answer is cached)."""
-        address = Web3.to_checksum_address(address)
-        key = ("code", address)
-        if self._facts.get(key):
-            return True
-        present = self._rpc("eth_getCode", [address, "latest"]) not in ("0x", "", None)
-        if present:
-            self._facts.put(key, True)
-        return present
+        return self._get(self._code_read(checksum_address(address)))
 
     def anchor_registry(self) -> str:
         """The registry TraceAnchor consults for roles (an immutable of the contract)."""
-        return self._immutable(("anchor_registry",), lambda: self._call("TraceAnchor", "registry")[0])
+        return self._get(self._call_read(("anchor_registry",), _IMMUTABLE, "TraceAnchor", "registry", (), _first))
 
     def batch(self, root: bytes) -> AnchoredBatch | None:
         """The batch anchored with `root`, or None if the root was never anchored."""
-        key = ("batch", _bytes32(root))
-        found = self._facts.get(key)
-        if found is not None:
-            return found
-        agency, block_number, timestamp, count, schema = self._call("TraceAnchor", "batch", root)
-        if int(agency, 16) == 0:
-            return None  # not cached: it may be anchored later
-        result = AnchoredBatch(root, agency, block_number, timestamp, count, schema)
-        self._facts.put(key, result)
-        return result
+        return self._get(self._batch_read(_bytes32(root)))
 
     def was_member_at(self, address: str, block_number: int) -> bool:
         """Whether `address` was an active MEMBER during `block_number` (cached once the block is mined)."""
-        address = Web3.to_checksum_address(address)
-        key = ("was_member_at", address, block_number)
-        found = self._facts.get(key)
-        if found is not None:
-            return bool(found)
-        (answer,) = self._call("ConsortiumRegistry", "wasMemberAt", address, block_number)
-        if block_number <= self._head or block_number <= self.block_number():
-            self._facts.put(key, answer)
-        return bool(answer)
+        return self._get(self._was_member_read(checksum_address(address), block_number))
 
     def block_number(self) -> int:
         """The latest block number."""
-        head = int(self._rpc("eth_blockNumber", []), 16)
-        self._head = max(self._head, head)
-        return head
+        return self._get(self._head_read())
 
     def anchor_transaction(self, tx_hash: str) -> AnchorTransaction | None:
         """The mined transaction `tx_hash` with the batches TraceAnchor anchored in it, or None if unknown."""
-        key = ("tx", tx_hash.lower())
-        found = self._facts.get(key)
-        if found is not None:
-            return found
-        receipt = self._rpc("eth_getTransactionReceipt", [tx_hash])
-        if not receipt or receipt.get("blockNumber") is None:
-            return None
-        anchored = set()
-        for log in receipt.get("logs") or ():
-            topics = log.get("topics") or []
-            if (
-                Web3.to_checksum_address(log.get("address", _ZERO_ADDRESS)) == self.anchor_address
-                and len(topics) == 3
-                and bytes.fromhex(topics[0][2:]) == _BATCH_ANCHORED_TOPIC
-            ):
-                agency = Web3.to_checksum_address("0x" + topics[2][-40:])
-                anchored.add((bytes.fromhex(topics[1][2:]), agency))
-        result = AnchorTransaction(
-            tx_hash=tx_hash.lower(),
-            block_number=int(receipt["blockNumber"], 16),
-            succeeded=int(receipt.get("status") or "0x0", 16) == 1,
-            anchored=frozenset(anchored),
-        )
-        self._facts.put(key, result)
-        return result
+        return self._get(self._tx_read(tx_hash.lower()))
 
     # ------------------------------------------------------------------ mutable facts (fresh by default)
 
     def member(self, address: str) -> MemberEntry:
         """The registry entry of `address` (all zero if unknown)."""
-        address = Web3.to_checksum_address(address)
-        return self._mutable(("member", address), lambda: self._member(address))
+        return self._get(self._member_read(checksum_address(address)))
 
     def has_role(self, address: str, role: int) -> bool:
         """Whether `address` is active and holds every bit of `role` (MEMBER=1, REGULATOR=2, ISSUER=4)."""
-        address = Web3.to_checksum_address(address)
-        return bool(
-            self._mutable(
-                ("has_role", address, role),
-                lambda: self._call("ConsortiumRegistry", "hasRole", address, role)[0],
-            )
+        address = checksum_address(address)
+        return self._get(
+            self._call_read(("has_role", address, role), _MUTABLE, "ConsortiumRegistry", "hasRole", (address, role))
         )
 
     def is_active_member(self, address: str) -> bool:
@@ -372,140 +384,263 @@ class ChainReader:
 
     def is_issuer_fingerprint(self, fingerprint: bytes) -> bool:
         """Whether the SHA-256 certificate `fingerprint` belongs to an active ISSUER."""
-        fp = _bytes32(fingerprint)
-        return bool(
-            self._mutable(
-                ("is_issuer_fp", fp), lambda: self._call("ConsortiumRegistry", "isIssuerFingerprint", fp)[0]
-            )
-        )
+        return self._get(self._is_issuer_fp_read(_bytes32(fingerprint)))
 
     def issuer_fingerprint(self, address: str) -> bytes:
         """The certificate fingerprint registered for `address` (32 zero bytes if none)."""
-        address = Web3.to_checksum_address(address)
-        return bytes(
-            self._mutable(
-                ("issuer_fp", address),
-                lambda: self._call("ConsortiumRegistry", "issuerFingerprint", address)[0],
-            )
-        )
+        return self._get(self._issuer_fp_read(checksum_address(address)))
 
     def revocation(self, record_hash: bytes) -> RevocationFact:
         """The revocation state of `record_hash`."""
-        rh = _bytes32(record_hash)
-        return self._mutable(
-            ("revocation", rh), lambda: RevocationFact(*self._call("TraceAnchor", "revocation", rh))
-        )
+        return self._get(self._revocation_read(_bytes32(record_hash)))
 
     def recall(self, trace_code_hash: bytes) -> LotRecallFact:
         """The recall state of the lot with `trace_code_hash`."""
-        return self.recalls([trace_code_hash])[_bytes32(trace_code_hash)]
+        return self._get(self._recall_read(_bytes32(trace_code_hash)))
 
     def recalls(self, trace_code_hashes: Iterable[bytes]) -> dict[bytes, LotRecallFact]:
-        """The recall state of several lots, read in one JSON-RPC batch."""
+        """The recall state of several lots, the ones not at hand read in one JSON-RPC batch."""
         wanted = list(dict.fromkeys(_bytes32(h) for h in trace_code_hashes))
-        out: dict[bytes, LotRecallFact] = {}
-        missing = []
-        for h in wanted:
-            hit = self.mutable_cache.get(("recall", h)) if self.mutable_cache is not None else None
-            if hit is None:
-                missing.append(h)
-            else:
-                out[h] = hit
-        answers = self._call_many([("TraceAnchor", "recall", (h,)) for h in missing])
-        for h, answer in zip(missing, answers, strict=True):
-            fact = LotRecallFact(*answer)
-            out[h] = fact
-            if self.mutable_cache is not None:
-                self.mutable_cache.put(("recall", h), fact)
-        return {h: out[h] for h in wanted}
+        with self.prefetched([("recall", (h,)) for h in wanted]):
+            return {h: self.recall(h) for h in wanted}
 
-    # ------------------------------------------------------------------ plumbing
+    # ------------------------------------------------------------------ read specs
 
-    def _member(self, address: str) -> MemberEntry:
-        ((identity, roles, active, successor, name, code),) = self._call(
-            "ConsortiumRegistry", "member", address
-        )
-        return MemberEntry(address, identity, roles, active, Web3.to_checksum_address(successor), name, code)
-
-    def _immutable(self, key: Hashable, load: Any) -> Any:
-        found = self._facts.get(key, _MISSING)
-        if found is _MISSING:
-            found = load()
-            self._facts.put(key, found)
-        return found
-
-    def _mutable(self, key: Hashable, load: Any) -> Any:
-        if self.mutable_cache is None:
-            return load()
-        found = self.mutable_cache.get(key, _MISSING)
-        if found is _MISSING:
-            found = load()
-            self.mutable_cache.put(key, found)
-        return found
-
-    def _address_of(self, contract: str) -> str:
-        return self.registry_address if contract == "ConsortiumRegistry" else self.anchor_address
-
-    def _encode(self, contract: str, name: str, args: Sequence[Any]) -> tuple[_Function, dict[str, str]]:
-        fn = _function(contract, name)
-        data = fn.selector + abi_encode(fn.input_types, list(args))
-        return fn, {"to": self._address_of(contract), "data": "0x" + data.hex()}
-
-    def _decode(self, contract: str, name: str, fn: _Function, result: Any) -> tuple[Any, ...]:
-        raw = bytes.fromhex(result[2:]) if isinstance(result, str) and result.startswith("0x") else b""
-        if not raw:
-            raise ContractNotFoundError(
-                f"no {contract} answers at {self._address_of(contract)} ({name} returned nothing)"
-            )
+    def _reads_for(self, name: str, args: tuple[Any, ...]) -> list[_Read]:
+        """The reads behind public method `name` called with `args` (for `prefetched`)."""
         try:
-            decoded = abi_decode(fn.output_types, raw)
-        except Exception as exc:  # eth_abi raises several unrelated types for bad data
-            raise ContractNotFoundError(
-                f"{self._address_of(contract)} is not a {contract} ({name} returned undecodable data)"
-            ) from exc
-        return tuple(
-            Web3.to_checksum_address(v) if t == "address" else v
-            for t, v in zip(fn.output_types, decoded, strict=True)
+            if name == "chain_id":
+                return [_Read(("chain_id",), "eth_chainId", [], lambda r: int(r, 16), _IMMUTABLE)]
+            if name == "has_code":
+                return [self._code_read(checksum_address(args[0]))]
+            if name == "anchor_registry":
+                return [self._call_read(("anchor_registry",), _IMMUTABLE, "TraceAnchor", "registry", (), _first)]
+            if name == "batch":
+                return [self._batch_read(_bytes32(args[0]))]
+            if name == "was_member_at":
+                return [self._was_member_read(checksum_address(args[0]), int(args[1]))]
+            if name == "anchor_transaction":
+                return [self._tx_read(str(args[0]).lower())]
+            if name == "member":
+                return [self._member_read(checksum_address(args[0]))]
+            if name == "is_issuer_fingerprint":
+                return [self._is_issuer_fp_read(_bytes32(args[0]))]
+            if name == "issuer_fingerprint":
+                return [self._issuer_fp_read(checksum_address(args[0]))]
+            if name == "revocation":
+                return [self._revocation_read(_bytes32(args[0]))]
+            if name == "recall":
+                return [self._recall_read(_bytes32(args[0]))]
+        except (ValueError, TypeError, IndexError):
+            return []  # a malformed argument: the typed method will reject it when it is called
+        raise ValueError(f"ChainReader cannot prefetch {name!r}")
+
+    def _code_read(self, address: str) -> _Read:
+        def decode(raw: Any) -> bool:
+            return raw not in ("0x", "", None)
+
+        return _Read(("code", address), "eth_getCode", [address, "latest"], decode, _IMMUTABLE, final=bool)
+
+    def _head_read(self) -> _Read:
+        def decode(raw: Any) -> int:
+            head = int(raw, 16)
+            self._head = max(self._head, head)
+            return head
+
+        return _Read(("head",), "eth_blockNumber", [], decode, _UNCACHED)
+
+    def _batch_read(self, root: bytes) -> _Read:
+        def decode(values: tuple[Any, ...]) -> AnchoredBatch | None:
+            agency, block_number, timestamp, count, schema = values
+            if int(agency, 16) == 0:
+                return None
+            return AnchoredBatch(root, agency, block_number, timestamp, count, schema)
+
+        return self._call_read(
+            ("batch", root), _IMMUTABLE, "TraceAnchor", "batch", (root,), decode, final=lambda b: b is not None
         )
 
-    def _call(self, contract: str, name: str, *args: Any) -> tuple[Any, ...]:
-        fn, tx = self._encode(contract, name, args)
-        return self._decode(contract, name, fn, self._rpc("eth_call", [tx, "latest"]))
+    def _was_member_read(self, address: str, block_number: int) -> _Read:
+        # Final once the block is mined (a future block's answer can still change). The head only grows; a
+        # prefetch reads it in the same batch, a single read asks for it only when the known head is lower.
+        return self._call_read(
+            ("was_member_at", address, block_number),
+            _IMMUTABLE,
+            "ConsortiumRegistry",
+            "wasMemberAt",
+            (address, block_number),
+            _first,
+            final=lambda _v: block_number <= self._head or block_number <= self.block_number(),
+        )
 
-    def _call_many(self, calls: Sequence[tuple[str, str, Sequence[Any]]]) -> list[tuple[Any, ...]]:
-        if len(calls) <= 1:
-            return [self._call(c, n, *a) for c, n, a in calls]
-        encoded = [(c, n, *self._encode(c, n, a)) for c, n, a in calls]
-        results = self._rpc_batch([("eth_call", [tx, "latest"]) for _c, _n, _fn, tx in encoded])
-        return [self._decode(c, n, fn, r) for (c, n, fn, _tx), r in zip(encoded, results, strict=True)]
+    def _tx_read(self, tx_hash: str) -> _Read:
+        def decode(receipt: Any) -> AnchorTransaction | None:
+            if not receipt or receipt.get("blockNumber") is None:
+                return None
+            anchored = set()
+            for log in receipt.get("logs") or ():
+                topics = log.get("topics") or []
+                if (
+                    checksum_address(log.get("address", _ZERO_ADDRESS)) == self.anchor_address
+                    and len(topics) == 3
+                    and bytes.fromhex(topics[0][2:]) == _BATCH_ANCHORED_TOPIC
+                ):
+                    anchored.add((bytes.fromhex(topics[1][2:]), checksum_address("0x" + topics[2][-40:])))
+            return AnchorTransaction(
+                tx_hash=tx_hash,
+                block_number=int(receipt["blockNumber"], 16),
+                succeeded=int(receipt.get("status") or "0x0", 16) == 1,
+                anchored=frozenset(anchored),
+            )
+
+        return _Read(
+            ("tx", tx_hash), "eth_getTransactionReceipt", [tx_hash], decode, _IMMUTABLE, final=lambda t: t is not None
+        )
+
+    def _member_read(self, address: str) -> _Read:
+        def decode(values: tuple[Any, ...]) -> MemberEntry:
+            ((identity, roles, active, successor, name, code),) = values
+            return MemberEntry(address, identity, roles, active, checksum_address(successor), name, code)
+
+        return self._call_read(("member", address), _MUTABLE, "ConsortiumRegistry", "member", (address,), decode)
+
+    def _is_issuer_fp_read(self, fp: bytes) -> _Read:
+        return self._call_read(("is_issuer_fp", fp), _MUTABLE, "ConsortiumRegistry", "isIssuerFingerprint", (fp,))
+
+    def _issuer_fp_read(self, address: str) -> _Read:
+        return self._call_read(
+            ("issuer_fp", address), _MUTABLE, "ConsortiumRegistry", "issuerFingerprint", (address,), _first
+        )
+
+    def _revocation_read(self, record_hash: bytes) -> _Read:
+        return self._call_read(
+            ("revocation", record_hash),
+            _MUTABLE,
+            "TraceAnchor",
+            "revocation",
+            (record_hash,),
+            lambda v: RevocationFact(*v),
+        )
+
+    def _recall_read(self, trace_code_hash: bytes) -> _Read:
+        return self._call_read(
+            ("recall", trace_code_hash),
+            _MUTABLE,
+            "TraceAnchor",
+            "recall",
+            (trace_code_hash,),
+            lambda v: LotRecallFact(*v),
+        )
+
+    def _call_read(
+        self,
+        key: tuple[Any, ...],
+        policy: str,
+        contract: str,
+        name: str,
+        args: tuple[Any, ...],
+        decode: Callable[[tuple[Any, ...]], Any] | None = None,
+        *,
+        final: Callable[[Any], bool] = lambda _value: True,
+    ) -> _Read:
+        fn = _function(contract, name)
+        to = self.registry_address if contract == "ConsortiumRegistry" else self.anchor_address
+        data = "0x" + (fn.selector + abi_encode(fn.input_types, list(args))).hex()
+        post = decode or (lambda values: values[0] if len(values) == 1 else values)
+
+        def decode_call(raw: Any) -> Any:
+            return post(_decode_output(contract, name, to, fn, raw))
+
+        return _Read(key, "eth_call", [{"to": to, "data": data}, "latest"], decode_call, policy, final)
+
+    # ------------------------------------------------------------------ caching and transport
+
+    def _cached(self, read: _Read) -> Any:
+        scratch = getattr(self._local, "scratch", None)
+        if scratch is not None and read.key in scratch:
+            return scratch[read.key]
+        if read.policy == _IMMUTABLE:
+            return self._facts.get(read.key, _MISSING)
+        if read.policy == _MUTABLE and self.mutable_cache is not None:
+            return self.mutable_cache.get(read.key, _MISSING)
+        return _MISSING
+
+    def _get(self, read: _Read) -> Any:
+        found = self._cached(read)
+        if found is _MISSING:
+            found = self._settle(read, self._rpc(read.method, read.params))
+        if isinstance(found, _Failed):
+            raise found.error
+        return found
+
+    def _settle(self, read: _Read, raw: Any) -> Any:
+        """Decode a raw answer and cache it according to the read's policy."""
+        try:
+            value = read.decode(raw)
+        except ChainError as exc:
+            return _Failed(exc)
+        if read.policy == _IMMUTABLE and read.final(value):
+            self._facts.put(read.key, value)
+        elif read.policy == _MUTABLE and self.mutable_cache is not None:
+            self.mutable_cache.put(read.key, value)
+        return value
 
     def _rpc(self, method: str, params: list[Any]) -> Any:
         try:
             response = self._w3.provider.make_request(RPCEndpoint(method), params)
         except Exception as exc:
             raise _translate(exc) from exc
-        return _result(method, response)
+        result = _result(method, response)
+        if isinstance(result, ChainError):
+            raise result
+        return result
 
-    def _rpc_batch(self, requests_: list[tuple[str, list[Any]]]) -> list[Any]:
+    def _rpc_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Answers (or ChainErrors) of `calls`, in one JSON-RPC batch when the node accepts batches."""
+        if len(calls) == 1:
+            return [self._try_rpc(*calls[0])]
         try:
-            responses = self._w3.provider.make_batch_request([(RPCEndpoint(m), p) for m, p in requests_])
+            responses = self._w3.provider.make_batch_request([(RPCEndpoint(m), p) for m, p in calls])
         except NotImplementedError:
-            return [self._rpc(m, p) for m, p in requests_]
+            return [self._try_rpc(m, p) for m, p in calls]
         except Exception as exc:
             raise _translate(exc) from exc
-        if not isinstance(responses, list) or len(responses) != len(requests_):
-            # Some nodes refuse batches; fall back to one request per call.
-            return [self._rpc(m, p) for m, p in requests_]
-        return [_result(m, r) for (m, _p), r in zip(requests_, responses, strict=True)]
+        if not isinstance(responses, list) or len(responses) != len(calls):
+            return [self._try_rpc(m, p) for m, p in calls]  # a node that refuses batches
+        return [_result(m, r) for (m, _p), r in zip(calls, responses, strict=True)]
+
+    def _try_rpc(self, method: str, params: list[Any]) -> Any:
+        try:
+            return self._rpc(method, params)
+        except ChainUnavailableError:
+            raise
+        except ChainError as exc:
+            return exc
+
+
+def _first(values: tuple[Any, ...]) -> Any:
+    return values[0]
+
+
+def _decode_output(contract: str, name: str, to: str, fn: _Function, result: Any) -> tuple[Any, ...]:
+    raw = bytes.fromhex(result[2:]) if isinstance(result, str) and result.startswith("0x") else b""
+    if not raw:
+        raise ContractNotFoundError(f"no {contract} answers at {to} ({name} returned nothing)")
+    try:
+        decoded = abi_decode(fn.output_types, raw)
+    except Exception as exc:  # eth_abi raises several unrelated types for bad data
+        raise ContractNotFoundError(f"{to} is not a {contract} ({name} returned undecodable data)") from exc
+    return tuple(checksum_address(v) if t == "address" else v for t, v in zip(fn.output_types, decoded, strict=True))
 
 
 def _result(method: str, response: Any) -> Any:
+    """The result of one JSON-RPC response; an error response becomes a ChainError value."""
     if not isinstance(response, dict):
         raise ChainUnavailableError(f"{method}: the endpoint did not answer JSON-RPC")
     if response.get("error"):
         error = response["error"]
         message = error.get("message", error) if isinstance(error, dict) else error
-        raise ChainError(f"{method} failed: {message}")
+        return ChainError(f"{method} failed: {message}")
     return response.get("result")
 
 

@@ -28,10 +28,12 @@ ones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from web3 import Web3
@@ -48,7 +50,13 @@ from trace_sdk.protocol.hashing import (
     trace_code_hash,
 )
 from trace_sdk.protocol.merkle import verify_proof
-from trace_sdk.verifier.chain_reader import AnchoredBatch, ChainReader, ContractNotFoundError, FactCache
+from trace_sdk.verifier.chain_reader import (
+    AnchoredBatch,
+    ChainReader,
+    ContractNotFoundError,
+    FactCache,
+    checksum_address,
+)
 from trace_sdk.verifier.result import (
     Check,
     CheckStatus,
@@ -60,6 +68,8 @@ from trace_sdk.verifier.result import (
 
 if TYPE_CHECKING:
     from trace_sdk.verifier.pdf_evidence import PdfEvidence
+
+ATTACHMENT_NAME = "certificate.json"
 
 __all__ = [
     "CERTIFICATE_TYPE",
@@ -122,9 +132,7 @@ def verify_pdf(
     from trace_sdk.verifier.pdf_evidence import read_certificate_pdf  # pyHanko is only loaded for PDFs
 
     evidence = read_certificate_pdf(pdf_bytes, [ca_pem] if ca_pem else [])
-    return _verify_evidence(
-        evidence, rpc_url=rpc_url, ca_given=bool(ca_pem), registry_address=registry_address
-    )
+    return _verify_evidence(evidence, rpc_url=rpc_url, ca_given=bool(ca_pem), registry_address=registry_address)
 
 
 async def async_verify_pdf(
@@ -149,28 +157,19 @@ def _verify_evidence(
 ) -> VerificationResult:
     payload = evidence.payload
     contracts = _get(payload, "anchor", "contracts")
-    registry = registry_address or (
-        contracts.get("ConsortiumRegistry") if isinstance(contracts, dict) else None
-    )
+    registry = registry_address or (contracts.get("ConsortiumRegistry") if isinstance(contracts, dict) else None)
     anchor = contracts.get("TraceAnchor") if isinstance(contracts, dict) else None
     chain: ChainReader | None = None
     problem = "证书未给出有效的合约地址"
-    if (
-        isinstance(registry, str)
-        and isinstance(anchor, str)
-        and _is_address(registry)
-        and _is_address(anchor)
-    ):
-        key = (rpc_url, Web3.to_checksum_address(registry), Web3.to_checksum_address(anchor))
+    if isinstance(registry, str) and isinstance(anchor, str) and _is_address(registry) and _is_address(anchor):
+        key = (rpc_url, checksum_address(registry), checksum_address(anchor))
         chain = _READERS.get(key)
         if chain is None:
             chain = ChainReader(rpc_url, registry, anchor)
             _READERS.put(key, chain)
     elif registry_address and not _is_address(registry_address):
         problem = f"指定的注册合约地址无效：{registry_address}"
-    return _Verification(
-        payload, chain, pdf=evidence, require_ca_chain=ca_given, no_chain_reason=problem
-    ).run()
+    return _Verification(payload, chain, pdf=evidence, require_ca_chain=ca_given, no_chain_reason=problem).run()
 
 
 # ---------------------------------------------------------------------------------------------------- checks
@@ -210,18 +209,23 @@ class _Verification:
 
     def run(self) -> VerificationResult:
         """Run every check and assemble the result."""
-        checks = [
-            self._payload_integrity(),
-            self._merkle_proof(),
-            self._guarded("anchored_on_chain", self._anchored_on_chain, invalid_on_missing_contract=True),
-            self._guarded("agency_membership", self._agency_membership),
-            self._pdf_signature(),
-            self._guarded("not_revoked", self._not_revoked),
-            self._guarded("not_recalled", self._not_recalled),
-        ]
-        status = decide_verdict(
-            checks, revoked=self.facts.revocation is not None, recalled=bool(self.facts.recalls)
-        )
+        checks = [self._payload_integrity(), self._merkle_proof()]
+        with contextlib.ExitStack() as stack:
+            if self.chain is not None and self.payload is not None:
+                try:  # every chain fact the checks need, in one JSON-RPC batch
+                    stack.enter_context(self.chain.prefetched(self._plan()))
+                except ChainUnavailableError as exc:
+                    self.unavailable = exc
+                except ChainError:
+                    pass  # each check reads (and reports) on its own
+            checks += [
+                self._guarded("anchored_on_chain", self._anchored_on_chain, invalid_on_missing_contract=True),
+                self._guarded("agency_membership", self._agency_membership),
+                self._pdf_signature(),
+                self._guarded("not_revoked", self._not_revoked),
+                self._guarded("not_recalled", self._not_recalled),
+            ]
+        status = decide_verdict(checks, revoked=self.facts.revocation is not None, recalled=bool(self.facts.recalls))
         return VerificationResult(
             status=status,
             checks=tuple(checks),
@@ -230,6 +234,63 @@ class _Verification:
             revocation=self.facts.revocation,
             recalls=tuple(self.facts.recalls),
         )
+
+    def _plan(self) -> list[tuple[str, tuple[Any, ...]]]:
+        """The chain reads the checks will make, as far as the payload's claims tell (for one batch)."""
+        assert self.chain is not None
+        chain = self.chain
+        plan: list[tuple[str, tuple[Any, ...]]] = [
+            ("has_code", (chain.registry_address,)),
+            ("has_code", (chain.anchor_address,)),
+            ("anchor_registry", ()),
+            ("chain_id", ()),
+        ]
+        root = _hex32(_get(self.payload, "merkle", "root"))
+        if root is not None:
+            plan.append(("batch", (root,)))
+        tx_hash = _get(self.payload, "anchor", "tx_hash")
+        if _hex32(tx_hash) is not None:
+            plan.append(("anchor_transaction", (tx_hash,)))
+        agency, block = _get(self.payload, "anchor", "agency", "address"), _get(self.payload, "anchor", "block_number")
+        if _is_address(agency):
+            plan.append(("member", (agency,)))
+            if isinstance(block, int) and not isinstance(block, bool) and block >= 0:
+                plan.append(("was_member_at", (agency, block)))
+        if self.facts.record_hash is not None:
+            plan.append(("revocation", (self.facts.record_hash,)))
+        plan += [("recall", (trace_code_hash(code),)) for code in self._lots()]
+        fp = self._signer_fingerprint()
+        if fp is not None:
+            plan.append(("is_issuer_fingerprint", (fp,)))
+            issuer = _get(self.payload, "issuer", "address")
+            if _is_address(issuer):
+                plan.append(("issuer_fingerprint", (issuer,)))
+        return plan
+
+    def _lots(self) -> dict[str, str]:
+        """Trace code -> relation (self, input, upstream, extra) of every lot whose recall affects the record."""
+        assert self.payload is not None
+        record = self.payload.get("record") if isinstance(self.payload.get("record"), dict) else {}
+        lots: dict[str, str] = {}
+        own = record.get("trace_code")
+        if isinstance(own, str) and own:
+            lots[own] = "self"
+        for relation, codes in (
+            ("input", record.get("inputs")),
+            ("upstream", _get(self.payload, "lineage", "upstream_trace_codes")),
+            ("extra", self.extra),
+        ):
+            for code in codes if isinstance(codes, list | tuple) else ():
+                if isinstance(code, str) and code:
+                    lots.setdefault(code, relation)
+        return lots
+
+    def _signer_fingerprint(self) -> bytes | None:
+        """The PDF signer's certificate fingerprint, if there is a PDF and it names one."""
+        if self.pdf is None:
+            return None
+        fp_hex = (self.pdf.signer_fingerprint_sha256 or "").lower().removeprefix("0x")
+        return bytes.fromhex(fp_hex) if len(fp_hex) == 64 and _is_hex(fp_hex) else None
 
     # ------------------------------------------------------------------ payload_integrity
 
@@ -257,9 +318,7 @@ class _Verification:
             if computed is None:
                 problems.append(f"无法由公开字段重算记录哈希：{why}")
             elif stated is not None and computed != stated:
-                problems.append(
-                    "由公开字段、盐值和隐藏字段哈希重算的记录哈希与证书所载不符（字段或盐值被改动）"
-                )
+                problems.append("由公开字段、盐值和隐藏字段哈希重算的记录哈希与证书所载不符（字段或盐值被改动）")
         basis = computed or stated
         if basis is not None and p.get("certificate_id") != certificate_id_for(basis):
             problems.append("证书编号与记录哈希不对应")
@@ -343,7 +402,7 @@ class _Verification:
             ("TraceAnchor", chain.anchor_address),
         ):
             claimed = contracts.get(label)
-            if not _is_address(claimed) or Web3.to_checksum_address(claimed) != expected:
+            if not _is_address(claimed) or checksum_address(claimed) != expected:
                 problems.append(f"证书所载 {label} 地址 {claimed} 不是所核验的合约 {expected}")
         if problems:
             return Check(name, "invalid", "；".join(problems))
@@ -363,12 +422,10 @@ class _Verification:
             return Check(name, "invalid", "；".join([*problems, f"Merkle 根 {to_hex(root)} 未在链上锚定"]))
         self.facts.batch = batch
         agency = _get(anchor, "agency", "address")
-        if not _is_address(agency) or Web3.to_checksum_address(agency) != batch.agency:
+        if not _is_address(agency) or checksum_address(agency) != batch.agency:
             problems.append(f"该根由 {batch.agency} 锚定，而非证书所称的机构 {agency}")
         if anchor.get("block_number") != batch.block_number:
-            problems.append(
-                f"该根锚定于区块 {batch.block_number}，而非证书所称的区块 {anchor.get('block_number')}"
-            )
+            problems.append(f"该根锚定于区块 {batch.block_number}，而非证书所称的区块 {anchor.get('block_number')}")
         claimed_time = _epoch(anchor.get("block_time"))
         if claimed_time != batch.timestamp:
             problems.append(f"出块时间与链上记录（{_iso(batch.timestamp)}）不符")
@@ -389,11 +446,7 @@ class _Verification:
         tx = self.chain.anchor_transaction(tx_hash)
         if tx is None:
             return [f"链上找不到上链交易 {tx_hash}"]
-        if (
-            not tx.succeeded
-            or tx.block_number != batch.block_number
-            or (batch.root, batch.agency) not in tx.anchored
-        ):
+        if not tx.succeeded or tx.block_number != batch.block_number or (batch.root, batch.agency) not in tx.anchored:
             return [f"上链交易 {tx_hash} 并未锚定该 Merkle 根"]
         return []
 
@@ -415,9 +468,7 @@ class _Verification:
         if problems:
             return Check(name, "invalid", "；".join(problems))
         now = "（现仍为成员）" if entry.active and entry.roles & 1 else "（现已不是成员，历史锚定仍有效）"
-        return Check(
-            name, "valid", f"{entry.name}（{entry.code}）在锚定区块 {batch.block_number} 时是联盟成员{now}"
-        )
+        return Check(name, "valid", f"{entry.name}（{entry.code}）在锚定区块 {batch.block_number} 时是联盟成员{now}")
 
     # ------------------------------------------------------------------ pdf_signature
 
@@ -426,39 +477,38 @@ class _Verification:
         pdf = self.pdf
         if pdf is None:
             return Check(name, "skipped", "仅核验证书数据，未提供 PDF")
-        problems: list[str] = []
-        if pdf.signature_count != 1:
-            problems.append(f"PDF 应恰有 1 个签名，实有 {pdf.signature_count} 个")
-        if not pdf.signature_intact:
-            problems.append("签名校验失败（文件在签名后被改动或签名损坏）")
-        if not pdf.covers_entire_file:
-            problems.append("签名未覆盖整个文件（签名后有增量更新）")
-        if self.require_ca_chain and not pdf.chained_to_trust_root:
-            problems.append("签名证书未链接到所给的联盟 CA")
-        fp_hex = (pdf.signer_fingerprint_sha256 or "").lower().removeprefix("0x")
-        fp = bytes.fromhex(fp_hex) if len(fp_hex) == 64 and _is_hex(fp_hex) else None
+        # The PDF reader explains its own findings (English / Chinese); attachment problems belong to
+        # payload_integrity. The booleans are re-checked in case a finding came without an explanation.
+        problems = [p for p in pdf.problems if ATTACHMENT_NAME not in p and "attachment" not in p]
+        if not problems:
+            if pdf.signature_count != 1:
+                problems.append(f"PDF 应恰有 1 个签名，实有 {pdf.signature_count} 个")
+            if not pdf.signature_intact:
+                problems.append("签名校验失败（文件在签名后被改动或签名损坏）")
+            if not pdf.covers_entire_file:
+                problems.append("签名未覆盖整个文件（签名后有增量更新）")
+            if self.require_ca_chain and not pdf.chained_to_trust_root:
+                problems.append("签名证书未链接到所给的联盟 CA")
+        fp = self._signer_fingerprint()
         if fp is None:
             problems.append("无法取得签名证书指纹")
         claimed = _get(self.payload, "issuer", "certificate_fingerprint_sha256")
-        if fp is not None and isinstance(claimed, str) and claimed.lower().removeprefix("0x") != fp_hex:
+        if fp is not None and isinstance(claimed, str) and claimed.lower().removeprefix("0x") != fp.hex():
             problems.append("签名证书指纹与证书所载签发方指纹不符")
-        problems.extend(p for p in pdf.problems if p not in problems)
         if fp is not None:
             if self.chain is None:
                 problems.append(f"无法核对签名证书是否在链上登记：{self.no_chain_reason}")
-            elif self.unavailable is not None:
-                return Check(name, "error", "；".join([*problems, f"{_UNAVAILABLE}：{self.unavailable}"]))
             else:
                 registered = self._guarded(name, lambda _n: self._issuer_registered(fp))
+                if registered.status == "error" and not problems:
+                    return registered
                 if registered.status != "valid":
-                    if registered.status == "error" and not problems:
-                        return registered
                     problems.append(registered.message)
         if problems:
             return Check(name, "invalid", "；".join(problems))
-        ca = "，并链接到联盟 CA" if self.require_ca_chain else ""
+        ca = "，并链接到联盟 CA" if self.require_ca_chain else "（未提供 CA，未核对证书链）"
         return Check(
-            name, "valid", f"PDF 签名完整、覆盖整个文件{ca}；签名证书指纹 {fp_hex[:16]}… 已在链上登记为签发方"
+            name, "valid", f"PDF 签名完整且覆盖整个文件{ca}；签名证书指纹 {fp.hex()[:16]}… 已在链上登记为签发方"
         )
 
     def _issuer_registered(self, fp: bytes) -> Check:
@@ -484,32 +534,17 @@ class _Verification:
         self.facts.revocation = revocation
         other = _hex32(_get(self.payload, "merkle", "root"))
         where = "" if other == fact.root else f"（撤销针对批次根 {to_hex(fact.root)}）"
-        return Check(
-            name, "invalid", f"记录已于 {_iso(fact.timestamp)} 被撤销{where}，原因：{fact.reason or '未说明'}"
-        )
+        return Check(name, "invalid", f"记录已于 {_iso(fact.timestamp)} 被撤销{where}，原因：{fact.reason or '未说明'}")
 
     def _not_recalled(self, name: str) -> Check:
         assert self.payload is not None and self.chain is not None
-        record = self.payload.get("record") if isinstance(self.payload.get("record"), dict) else {}
-        lots: dict[str, str] = {}
-        own = record.get("trace_code")
-        if isinstance(own, str) and own:
-            lots[own] = "self"
-        for relation, codes in (
-            ("input", record.get("inputs")),
-            ("upstream", _get(self.payload, "lineage", "upstream_trace_codes")),
-            ("extra", self.extra),
-        ):
-            for code in codes if isinstance(codes, list | tuple) else ():
-                if isinstance(code, str) and code:
-                    lots.setdefault(code, relation)
+        lots = self._lots()
+        own = next((code for code, relation in lots.items() if relation == "self"), None)
         facts = self.chain.recalls(trace_code_hash(code) for code in lots)
         for code, relation in lots.items():
             fact = facts[trace_code_hash(code)]
             if fact.recalled:
-                self.facts.recalls.append(
-                    LotRecall(code, relation, fact.timestamp, fact.recalled_by, fact.reason)
-                )
+                self.facts.recalls.append(LotRecall(code, relation, fact.timestamp, fact.recalled_by, fact.reason))
         if self.facts.recalls:
             named = "；".join(
                 f"{_ROLE_LABELS[r.relation]} {r.trace_code} 已于 {_iso(r.recalled_at)} 被召回，"
@@ -517,7 +552,7 @@ class _Verification:
                 for r in self.facts.recalls
             )
             return Check(name, "invalid", named)
-        if not isinstance(own, str) or not own:
+        if own is None:
             return Check(name, "error", "证书未公开本批次追溯码，无法核对本批次是否被召回")
         return Check(name, "valid", f"本批次及 {len(lots) - 1} 个上游批次均未被召回")
 
@@ -540,9 +575,7 @@ class _Verification:
             "record": record,
             "hidden_fields": sorted(hidden),
             "merkle_root": _get(p, "merkle", "root"),
-            "issuer": {
-                k: issuer.get(k) for k in ("name", "code", "address", "certificate_fingerprint_sha256")
-            },
+            "issuer": {k: issuer.get(k) for k in ("name", "code", "address", "certificate_fingerprint_sha256")},
             "upstream_trace_codes": _get(p, "lineage", "upstream_trace_codes") or [],
         }
 
@@ -561,9 +594,7 @@ class _Verification:
                 "ConsortiumRegistry": self.chain.registry_address
                 if self.chain
                 else _get(anchor, "contracts", "ConsortiumRegistry"),
-                "TraceAnchor": self.chain.anchor_address
-                if self.chain
-                else _get(anchor, "contracts", "TraceAnchor"),
+                "TraceAnchor": self.chain.anchor_address if self.chain else _get(anchor, "contracts", "TraceAnchor"),
             },
         }
 
@@ -631,7 +662,12 @@ def _is_hex(text: str) -> bool:
 
 
 def _is_address(value: Any) -> bool:
-    return isinstance(value, str) and Web3.is_address(value)
+    return isinstance(value, str) and _is_address_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _is_address_text(value: str) -> bool:
+    return bool(Web3.is_address(value))
 
 
 def _epoch(value: Any) -> int | None:

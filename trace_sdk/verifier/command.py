@@ -63,9 +63,7 @@ def run_verify(path: str, rpc_url: str, ca_path: str | None, as_json: bool, regi
     else:
         _print_human(out, result, trust_pinned=bool(ca_pem or registry))
     if result.status == "error":
-        err.print(
-            "[yellow]无法完成验证（区块链节点不可达或读取失败） / verification could not be completed[/]"
-        )
+        err.print("[yellow]无法完成验证（区块链节点不可达或读取失败） / verification could not be completed[/]")
         return EXIT_USAGE
     return EXIT_VALID if result.valid else EXIT_INVALID
 
@@ -74,9 +72,7 @@ class _UsageError(Exception):
     """A bad argument or an unreadable input file."""
 
 
-def _load_inputs(
-    path: str, rpc_url: str, ca_path: str | None, registry: str | None
-) -> tuple[bytes, bytes | None]:
+def _load_inputs(path: str, rpc_url: str, ca_path: str | None, registry: str | None) -> tuple[bytes, bytes | None]:
     parsed = urlparse(rpc_url)
     if parsed.scheme not in ("http", "https") or not parsed.netloc:
         raise _UsageError(f"--rpc-url 必须是 http(s) 地址 / must be an http(s) URL: {rpc_url!r}")
@@ -95,17 +91,13 @@ def _load_inputs(
         try:
             x509.load_pem_x509_certificates(ca_pem)
         except ValueError:
-            raise _UsageError(
-                f"CA 文件不是 PEM 格式的 X.509 证书 / not a PEM certificate: {ca_path}"
-            ) from None
+            raise _UsageError(f"CA 文件不是 PEM 格式的 X.509 证书 / not a PEM certificate: {ca_path}") from None
     return pdf_bytes, ca_pem
 
 
 def _print_human(console: Console, result: VerificationResult, *, trust_pinned: bool) -> None:
     cert, anchor = result.certificate, result.anchor or {}
-    table = Table(
-        title="食品安全追溯信息区块链证书验证 / TraceChain certificate verification", show_lines=True
-    )
+    table = Table(title="食品安全追溯信息区块链证书验证 / TraceChain certificate verification", show_lines=True)
     table.add_column("检查 Check", no_wrap=True)
     table.add_column("结果 Status", no_wrap=True)
     table.add_column("说明 Message")

@@ -6,19 +6,22 @@ import json
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from certificate_service.api.deps import ContextDep, SessionDep
+from certificate_service.context import ServiceContext
 from certificate_service.errors import BadRequest
 from certificate_service.services.agency_auth import authenticate_agency, recover_signer
-from certificate_service.services.ingestion import ingest_batch
+from certificate_service.services.ingestion import IngestResult, ingest_batch
 from trace_sdk.protocol.request_signing import ADDRESS_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 router = APIRouter(prefix="/api/v1", tags=["ingestion"])
 
 
-async def signed_agency(request: Request, context: ContextDep) -> tuple[str, bytes]:
-    """The active member that signed this request, and the raw body it signed."""
+async def read_signed_request(request: Request) -> tuple[str, bytes]:
+    """The address that signed this request (not yet checked for membership) and the raw body it signed."""
     body = await request.body()
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     signer = recover_signer(
@@ -29,21 +32,25 @@ async def signed_agency(request: Request, context: ContextDep) -> tuple[str, byt
         timestamp=request.headers.get(TIMESTAMP_HEADER),
         signature=request.headers.get(SIGNATURE_HEADER),
     )
-    return authenticate_agency(context.chain, signer), body
+    return signer, body
 
 
 @router.post("/batches")
 async def upload_batch(request: Request, context: ContextDep, session: SessionDep) -> dict[str, Any]:
     """Store the records, salts and proofs of a root the signing agency anchored (all or nothing, idempotent)."""
-    signer, body = await signed_agency(request, context)
+    signer, body = await read_signed_request(request)
     try:
         payload = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    return (await run_in_threadpool(_ingest, session, context, signer, payload)).as_json()
+
+
+def _ingest(session: Session, context: ServiceContext, signer: str, payload: Any) -> IngestResult:
+    authenticate_agency(context.chain, signer)
     try:
-        result = ingest_batch(session=session, chain=context.chain, signer=signer, payload=payload)
+        return ingest_batch(session=session, chain=context.chain, signer=signer, payload=payload)
     except IntegrityError:
         # A concurrent identical upload won the race; the retry sees its rows and answers idempotently.
         session.rollback()
-        result = ingest_batch(session=session, chain=context.chain, signer=signer, payload=payload)
-    return result.as_json()
+        return ingest_batch(session=session, chain=context.chain, signer=signer, payload=payload)

@@ -234,9 +234,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_files")),
         sa.UniqueConstraint("certificate_hash", name=op.f("uq_certificate_files_certificate_hash")),
-        sa.UniqueConstraint(
-            "certificate_id", "variant", name=op.f("uq_certificate_files_certificate_id_variant")
-        ),
+        sa.UniqueConstraint("certificate_id", "variant", name=op.f("uq_certificate_files_certificate_id_variant")),
         sa.UniqueConstraint("pdf_sha256", name=op.f("uq_certificate_files_pdf_sha256")),
     )
 
