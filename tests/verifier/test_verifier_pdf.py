@@ -274,3 +274,15 @@ def test_cli_usage_and_io_errors(
     data = json.loads(captured.out)
     assert data["valid"] is False and data["status"] == "error"
     assert "无法" in captured.err
+
+
+def test_typer_command_wires_run_verify(vnet: VerifierNet, pdf_file: Path) -> None:
+    from typer.testing import CliRunner
+
+    from trace_sdk.cli import app
+
+    result = CliRunner().invoke(app, ["verify", str(pdf_file), "--rpc-url", vnet.rpc_url, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "valid"
+    missing = CliRunner().invoke(app, ["verify", str(pdf_file) + ".missing", "--rpc-url", vnet.rpc_url])
+    assert missing.exit_code == 2

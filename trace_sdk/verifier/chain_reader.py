@@ -5,6 +5,9 @@ anchoring transaction) are kept in an LRU. Mutable facts (revocations, recalls, 
 entries) are read fresh unless a `FactCache` is passed as `mutable_cache`; its owner calls
 `ChainReader.invalidate()` (or the cache's own `invalidate()`) when it sees a revocation or recall event.
 
+"Immutable" assumes a final chain (QBFT on Besu, or a dev Anvil): a reorganisation that dropped an anchoring
+block would not be noticed by a long-lived reader until its LRU forgets the fact.
+
 Reads go straight to the JSON-RPC provider as `eth_call`s encoded from the shipped ABIs (several calls share
 one JSON-RPC batch), which keeps a full verification to a handful of milliseconds on a local node.
 """
