@@ -83,11 +83,10 @@ class _IssuerSigner(SimpleSigner):
         is_pdf_sig: bool = True,
     ) -> cms.CMSAttributes:
         """The parent's signed attributes, with the constant ones cached as DER after the first call."""
-        cacheable = (
-            timestamper is None
-            and is_pdf_sig
-            and (attr_settings is None or (attr_settings.adobe_revinfo_attr is None and attr_settings.cades_signed_attrs is None))
+        plain_settings = attr_settings is None or (
+            attr_settings.adobe_revinfo_attr is None and attr_settings.cades_signed_attrs is None
         )
+        cacheable = timestamper is None and is_pdf_sig and plain_settings
         key = (digest_algorithm.lower(), bool(use_pades), content_type)
         static = self._static_attrs.get(key) if cacheable else None
         if static is None:
@@ -146,10 +145,13 @@ class IssuerPKI:
             signing_cert=asn1_x509.Certificate.load(issuer_der),
             signing_key=asn1_keys.PrivateKeyInfo.load(key_der),
             cert_registry=SimpleCertificateStore.from_certs([asn1_x509.Certificate.load(ca_der)]),
+            # The root is what verifiers must already hold as a trust anchor; embedding it only adds bytes.
+            embed_roots=False,
         )
 
     def __repr__(self) -> str:
-        return f"IssuerPKI(subject={self._issuer_certificate.subject.rfc4514_string()!r}, fingerprint={self._fingerprint})"
+        subject = self._issuer_certificate.subject.rfc4514_string()
+        return f"IssuerPKI(subject={subject!r}, fingerprint={self._fingerprint})"
 
     @classmethod
     def load_or_create(cls, data_dir: Path, *, organisation: str = "上海市大数据中心") -> IssuerPKI:

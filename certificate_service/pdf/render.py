@@ -40,9 +40,7 @@ from certificate_service.pdf.labels import (
     DOCUMENT_RESULT,
     DOCUMENT_TYPE,
     ENTERPRISE_ROLE,
-    ENUM_LABELS,
     EVENT_TYPE,
-    FIELD_LABELS,
     SHANGHAI_REGIONS,
     field_label,
 )
@@ -79,17 +77,13 @@ _SEAL: Final = "0.698 0.133 0.133"
 
 _HIDDEN_VALUE: Final = "（已隐藏）"
 _FOOTER_NOTE: Final = (
-    "验证方式：扫描二维码或访问下方网址；也可仅凭本 PDF（内含 certificate.json 附件与数字签名）、"
-    "联盟链 RPC 节点和联盟 CA 证书独立验证。本证书证明上述信息上链时的内容完整，不替代原始单证。"
+    "验证：扫描二维码或访问下方网址；亦可仅凭本 PDF（内含 certificate.json 与数字签名）、"
+    "联盟链节点和联盟 CA 证书独立验证。"
 )
-# Characters frequent in enterprise, product and place names; they pad the core subset (see module doc).
-_COMMON_TEXT: Final = (
-    "上海市浦东新区闵行嘉定宝山松江青浦奉贤金山崇明黄静安徐汇长宁普陀虹口杨崇路号弄镇街道村园港口岸"
-    "有限公司集团股份责任食品冷链进出口贸易物流供应批发零售超市场菜农产品生鲜肉猪牛羊鸡鸭鱼虾蟹米面油"
-    "奶粉乳业水果蔬菜蛋豆制加工厂屠宰养殖合作社仓库配送中心学校食堂餐饮管理服务检验检疫海关局疾病预防控制"
-    "冷冻冻品巴西澳大利亚新西兰美国阿根廷智利国内外省州江苏浙江山东安徽福建广东黑龙吉林辽宁内蒙古"
-)
-_CORE_SIZE: Final = 159  # free codes in subset 0 once reportlab has placed ASCII there (1-31, 128-255)
+# ASCII that ids, hashes, addresses, dates and the English captions use; it opens the core subset.
+_CORE_ASCII: Final = "0123456789abcdefABCDEFxX.-:/()+,|ghijklmnopqrstuvwyzGHIJKLMNOPQRSTUVWYZ"
+_CORE_SIZE: Final = 254
+"""At most this many characters fit subset 0 besides .notdef (code 0) and the space kept at code 32."""
 
 _FONT_LOCK = threading.Lock()
 _font: _CachingTTFont | None = None
@@ -104,7 +98,7 @@ def register_fonts() -> None:
     with _FONT_LOCK:
         if _font is not None:
             return
-        font = _CachingTTFont(_FONT, FONT_PATH, subfontIndex=0)
+        font = _CachingTTFont(_FONT, FONT_PATH, subfontIndex=0, asciiReadable=False)
         pdfmetrics.registerFont(font)
         _ADVANCES[_FONT] = (dict(font.face.charWidths), float(font.face.defaultWidth))
         # Page streams: Flate only. ASCII85 on top (reportlab's default) makes them 25 % larger and, without
@@ -123,7 +117,7 @@ def render_certificate(payload: Mapping[str, Any], verify_url: str) -> bytes:
     canvas = Canvas(
         buffer, pagesize=A4, pageCompression=1, invariant=1, lang="zh-CN", initialFontName=_FONT, initialFontSize=9
     )
-    _font.splitString(_core_text, canvas._doc)  # fixes subset 0 (see module doc)
+    _start_document_font_state(_font, canvas._doc)
     _set_metadata(canvas, payload, attachment)
     _Layout(canvas, _font, payload, verify_url).draw()
     _attach_payload(canvas, attachment)
@@ -143,8 +137,8 @@ class _CachingTTFont(TTFont):
 
     _CACHE_LIMIT = 32
 
-    def __init__(self, name: str, filename: str, subfontIndex: int = 0) -> None:  # noqa: N803 (reportlab's name)
-        super().__init__(name, filename, subfontIndex=subfontIndex)
+    def __init__(self, name: str, filename: str, *, subfontIndex: int, asciiReadable: bool) -> None:
+        super().__init__(name, filename, subfontIndex=subfontIndex, asciiReadable=asciiReadable)
         self._subset_cache: dict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, int, bytes]] = {}
         self._tables: dict[str, bytes] = {}
         face = self.face
@@ -166,17 +160,17 @@ class _CachingTTFont(TTFont):
             program = self.face.makeSubset(subset)
             widths = " ".join(format_number(float(self.face.getCharWidth(code))) for code in subset)
             parts = (
-                zlib.compress(program, 6),
+                zlib.compress(program, 9),
                 b"[ " + widths.encode("ascii") + b" ]",
                 len(program),
-                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), 6),
+                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), 9),
             )
             if len(self._subset_cache) >= self._CACHE_LIMIT:
                 self._subset_cache.clear()
             self._subset_cache[key] = parts
         return parts
 
-    def addObjects(self, doc: Any) -> None:  # noqa: N802 (reportlab's name)
+    def addObjects(self, doc: Any) -> None:
         """Add the font subsets used by ``doc`` (reportlab calls this once per document at save time)."""
         state = self.state[doc]
         state.frozen = 1
@@ -207,9 +201,7 @@ class _CachingTTFont(TTFont):
                     "MissingWidth": face.defaultWidth,
                 }
             )
-            to_unicode = pdfdoc.PDFStream(
-                pdfdoc.PDFDictionary({"Filter": _RawPDF(b"/FlateDecode")}), cmap, filters=[]
-            )
+            to_unicode = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": _RawPDF(b"/FlateDecode")}), cmap, filters=[])
             pdf_font = pdfdoc.PDFTrueTypeFont()
             pdf_font.Name = internal_name
             pdf_font.BaseFont = base_name
@@ -224,29 +216,30 @@ class _CachingTTFont(TTFont):
 
 
 def _core_characters(font: TTFont) -> str:
-    """The fixed characters of subset 0: all static wording first, then common name characters."""
-    static = [
-        CERTIFICATE_TITLE,
-        "（续）第页",
-        _HIDDEN_VALUE,
-        _FOOTER_NOTE,
-        *_UI_STRINGS,
-        *FIELD_LABELS.values(),
-        *(label for table in ENUM_LABELS.values() for label in table.values()),
-        *SHANGHAI_REGIONS.values(),
-        _COMMON_TEXT,
-    ]
+    """The fixed characters of subset 0: common ASCII, then the wording on every certificate."""
     chosen: list[str] = []
-    seen: set[str] = set()
-    for text in static:
+    seen = {" "}
+    for text in (_CORE_ASCII, CERTIFICATE_TITLE, _FOOTER_NOTE, *_UI_STRINGS):
         for char in text:
-            if ord(char) < 128 or char in seen or ord(char) not in font.face.charToGlyph:
+            if char in seen or ord(char) not in font.face.charToGlyph:
                 continue
             seen.add(char)
             chosen.append(char)
-            if len(chosen) == _CORE_SIZE:
-                return "".join(chosen)
+    if len(chosen) > _CORE_SIZE:
+        raise RuntimeError(f"core subset overflows: {len(chosen)} > {_CORE_SIZE} characters")
     return "".join(chosen)
+
+
+def _start_document_font_state(font: TTFont, doc: Any) -> None:
+    """Assign the core characters to subset 0 and close it, so record text goes to subsets 1+.
+
+    Subset 0 is then identical for every certificate (cached, see :class:`_CachingTTFont`) and holds no
+    glyph a certificate does not use.
+    """
+    font.splitString(_core_text, doc)
+    state = font.state[doc]
+    if state.nextCode < 256:
+        state.nextCode = 256
 
 
 # --------------------------------------------------------------------------------------------- content
@@ -420,15 +413,16 @@ def _party_cells(party: Mapping[str, Any], *, role: str, fingerprint: bool = Fal
 
 
 # Every fixed string of the layout that is not listed elsewhere, for the core subset.
+# The fixed wording printed on every certificate (labels of fields nearly every record has included); the
+# core subset is made of exactly these characters (see the module doc).
 _UI_STRINGS: Final = (
     "证书编号签发时间扫码验证 · Scan to verify",
-    "兹证明：下列追溯信息已由成员机构以加盐哈希形式写入食品安全追溯联盟链（链 ID，区块），本证书由签发机构签发并加盖数字签名。",
-    "产品信息追溯主体追溯事件随附单证上链存证上链机构与签发机构已隐藏字段",
+    "兹证明：下列追溯信息已由写入食品安全追溯联盟链（链 ID，区块），并由签发。",
+    "产品信息追溯主体追溯事件上链存证上链机构与签发机构已隐藏字段",
     "产品名称产品类别批次号数量生产日期保质期至产地商品条码追溯码记录编号企业名称信用代码主体类型",
-    "业务环节事件类型发生时间货品状态地点地址行政区划地点编码来源/去向冷链温度集装箱号车牌号来源批次产出批次",
-    "单证类型单证编号出具机构结论出具日期证书哈希记录哈希叶子根交易哈希区块高度出块时间证明个节点（见附件）",
-    "存证合约成员合约上链机构链上账户签发机构证书指纹电子签章数字签名",
-    "已上链但未在本证书披露，仅公开字段哈希无（全部字段均已披露）—、",
+    "业务环节事件类型发生时间货品状态地点地址行政区划地点编码",
+    "证书哈希记录哈希叶子根交易哈希区块高度出块时间证明个节点（见附件）",
+    "存证合约成员合约链上账户证书指纹电子签章数字签名仅公开字段哈希—、第页",
 )
 
 
@@ -578,11 +572,11 @@ class _Layout:
         self._show(_MARGIN_X + 46, _TOP - 56, self.certificate_id, 11, _INK, bold=True)
         self._show(_MARGIN_X, _TOP - 71, "签发时间", 9, _MUTED)
         self._show(_MARGIN_X + 46, _TOP - 71, _time(self.payload.get("issued_at")), 9, _INK)
-        y = _TOP - 89
-        for line in _wrap(self._statement(), 8.4, qr_x - _MARGIN_X - 18):
-            self._show(_MARGIN_X, y, line, 8.4, _INK)
+        y = qr_top - qr_size - 16  # full width, below the QR code and its caption
+        for line in _wrap(self._statement(), 8.6, _CONTENT_W):
+            self._show(_MARGIN_X, y, line, 8.6, _INK)
             y -= 11.0
-        self.y = min(y + 4, qr_top - qr_size - 8)
+        self.y = y + 5
 
     def _statement(self) -> str:
         anchor = _section(self.payload, "anchor")
@@ -591,8 +585,8 @@ class _Layout:
         chain_id = _text(anchor.get("chain_id")) or "—"
         block = _text(anchor.get("block_number")) or "—"
         return (
-            f"兹证明：下列追溯信息已由{agency}以加盐哈希形式写入食品安全追溯联盟链"
-            f"（链 ID {chain_id}，区块 {block}），本证书由{issuer}签发并加盖数字签名。"
+            f"兹证明：下列追溯信息已由{agency}写入食品安全追溯联盟链"
+            f"（链 ID {chain_id}，区块 {block}），并由{issuer}签发。"
         )
 
     def _heading(self, title: str, subtitle: str) -> None:
@@ -626,6 +620,9 @@ class _Layout:
     def _row(self, cells: Sequence[_Cell], col_w: float) -> None:
         blocks = [(cell, _wrap(cell.value, _VALUE_SIZE, col_w - _LABEL_W - 4)) for cell in cells]
         height = max(len(lines) for _, lines in blocks) * _LEADING
+        if len(blocks) == 1 and height > _TOP - _BOTTOM - 40:
+            self._long_row(*blocks[0])
+            return
         self._ensure(height + _ROW_GAP)
         x = _MARGIN_X
         for cell, lines in blocks:
@@ -637,6 +634,18 @@ class _Layout:
                 y -= _LEADING
             x += col_w + _COL_GAP
         self.y -= height + _ROW_GAP
+
+    def _long_row(self, cell: _Cell, lines: list[str]) -> None:
+        """A value too long for one page (hundreds of lot codes): line by line across page breaks."""
+        self._ensure(_LEADING * 2)
+        self._show(_MARGIN_X + 4, self.y - 8.5, cell.label, _LABEL_SIZE, _MUTED)
+        for line in lines:
+            if self.y - _LEADING < _BOTTOM:
+                self._new_page()
+                self._show(_MARGIN_X + 4, self.y - 8.5, cell.label + "（续）", _LABEL_SIZE, _MUTED)
+            self._show(_MARGIN_X + _LABEL_W, self.y - 8.5, line, _VALUE_SIZE, _INK)
+            self.y -= _LEADING
+        self.y -= _ROW_GAP
 
     def _documents(self) -> None:
         documents = self.record.get("documents")
@@ -655,19 +664,12 @@ class _Layout:
         for index, document in enumerate(documents if isinstance(documents, list) else []):
             doc = document if isinstance(document, Mapping) else {}
 
-            def cell(key: str, table: Mapping[str, str] | None = None, index: int = index) -> str:
-                value = doc.get(key)
-                if value is not None:
-                    text = _text(value)
-                    return table.get(text, text) if table else text
-                return _HIDDEN_VALUE if f"documents.{index}.{key}" in self.hidden else "—"
-
             values = [
-                cell("type", DOCUMENT_TYPE),
-                cell("number"),
-                cell("issuer"),
-                cell("result", DOCUMENT_RESULT),
-                cell("issued_at"),
+                self._document_cell(doc, index, "type", DOCUMENT_TYPE),
+                self._document_cell(doc, index, "number"),
+                self._document_cell(doc, index, "issuer"),
+                self._document_cell(doc, index, "result", DOCUMENT_RESULT),
+                self._document_cell(doc, index, "issued_at"),
             ]
             wrapped = [_wrap(v, _VALUE_SIZE, w - 8) for v, w in zip(values, widths, strict=True)]
             height = max(len(lines) for lines in wrapped) * _LEADING
@@ -682,8 +684,17 @@ class _Layout:
                 x += width
             self.y -= height + _ROW_GAP
 
+    def _document_cell(
+        self, doc: Mapping[str, Any], index: int, key: str, table: Mapping[str, str] | None = None
+    ) -> str:
+        value = doc.get(key)
+        if value is not None:
+            text = _text(value)
+            return table.get(text, text) if table else text
+        return _HIDDEN_VALUE if f"documents.{index}.{key}" in self.hidden else "—"
+
     def _hidden_fields(self) -> None:
-        self._heading("已隐藏字段", "Hidden fields · 已上链但未在本证书披露，仅公开字段哈希")
+        self._heading("已隐藏字段", "Hidden fields · 仅公开字段哈希")
         if not self.hidden:
             self._grid([_Cell("—", "无（全部字段均已披露）", wide=True)])
             return
@@ -795,9 +806,7 @@ def _qr_codewords(code: qrencoder.QRCode) -> list[int]:
         ec_blocks.append(_rs_remainder(chunk, block.totalCount - block.dataCount))
     return [
         codeword
-        for group in itertools.chain(
-            itertools.zip_longest(*data_blocks), itertools.zip_longest(*ec_blocks)
-        )
+        for group in itertools.chain(itertools.zip_longest(*data_blocks), itertools.zip_longest(*ec_blocks))
         for codeword in group
         if codeword is not None
     ]
@@ -837,9 +846,8 @@ def _set_metadata(canvas: Canvas, payload: Mapping[str, Any], attachment: bytes)
     certificate_id = _text(payload.get("certificate_id"))
     canvas.setTitle(f"{CERTIFICATE_TITLE} {certificate_id}".strip())
     canvas.setAuthor(_text(_section(payload, "issuer").get("name")) or "TraceChain")
-    canvas.setSubject("食品安全追溯信息上链凭证 / TraceChain anchoring certificate")
-    canvas.setCreator("TraceChain certificate service")
-    canvas.setKeywords(f"TraceChain, {certificate_id}")
+    canvas.setSubject("")
+    canvas.setCreator("TraceChain")
     doc = canvas._doc
     # invariant=1 keeps output reproducible; the dates then come from issued_at and /ID from the payload.
     stamp = doc._timeStamp

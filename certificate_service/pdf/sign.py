@@ -80,4 +80,20 @@ async def async_sign_certificate(pdf_bytes: bytes, pki: IssuerPKI) -> bytes:
 
 def sign_certificate(pdf_bytes: bytes, pki: IssuerPKI) -> bytes:
     """Sync twin of :func:`async_sign_certificate` (not for use inside a running event loop)."""
-    return asyncio.run(async_sign_certificate(pdf_bytes, pki))
+    _refuse_running_loop("sign_certificate", "async_sign_certificate")
+    # One event loop per thread, reused: asyncio.run() would build and tear one down per PDF (~0.4 ms).
+    loop = getattr(_loops, "loop", None)
+    if loop is None or loop.is_closed():
+        loop = _loops.loop = asyncio.new_event_loop()
+    return loop.run_until_complete(async_sign_certificate(pdf_bytes, pki))
+
+
+_loops = threading.local()
+
+
+def _refuse_running_loop(name: str, async_name: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(f"{name}() cannot run inside an event loop; await {async_name}() instead")

@@ -95,7 +95,11 @@ def build_payload(record: dict[str, Any], *, hidden: tuple[str, ...] = HIDDEN, s
                 "ConsortiumRegistry": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
                 "TraceAnchor": "0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512",
             },
-            "agency": {"name": "上海海关", "code": "SHCUSTOMS", "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"},
+            "agency": {
+                "name": "上海海关",
+                "code": "SHCUSTOMS",
+                "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+            },
         },
         "issuer": {
             "name": "上海市大数据中心",
@@ -171,6 +175,16 @@ def artifacts(signed_pdf: bytes, sample_payload: dict[str, Any], pki: IssuerPKI)
     (ARTIFACTS / "consortium-ca.pem").write_bytes(pki.ca_pem)
     if shutil.which("pdftoppm"):
         prefix = ARTIFACTS / "certificate-page"
-        run_tool("pdftoppm", "-r", "110", "-png", "-f", "1", "-l", "1", os.fspath(ARTIFACTS / "certificate.pdf"),
-                 os.fspath(prefix))
+        run_tool(
+            "pdftoppm",
+            "-r",
+            "110",
+            "-png",
+            "-f",
+            "1",
+            "-l",
+            "1",
+            os.fspath(ARTIFACTS / "certificate.pdf"),
+            os.fspath(prefix),
+        )
     yield ARTIFACTS

@@ -84,9 +84,9 @@ def test_certificates_have_the_required_profile(tmp_path: Path) -> None:
 def test_signer_is_built_once(tmp_path: Path) -> None:
     pki = IssuerPKI.load_or_create(tmp_path)
     assert pki.signer is pki.signer
-    assert pki.signer.signing_cert.dump() == x509.load_pem_x509_certificate(
-        pki.issuer_certificate_pem
-    ).public_bytes(serialization.Encoding.DER)
+    assert pki.signer.signing_cert.dump() == x509.load_pem_x509_certificate(pki.issuer_certificate_pem).public_bytes(
+        serialization.Encoding.DER
+    )
 
 
 def test_incomplete_directory_is_refused_not_regenerated(tmp_path: Path) -> None:

@@ -110,7 +110,8 @@ def test_qr_code_is_vector_not_an_image(rendered_pdf: bytes, tmp_path: Path) -> 
 def test_qr_codewords_match_reportlab_encoder() -> None:
     rng = random.Random(8785)
     for _ in range(40):
-        url = "https://trace.example.cn/v/" + "".join(rng.choices(string.ascii_letters + string.digits, k=rng.randint(1, 120)))
+        tail = "".join(rng.choices(string.ascii_letters + string.digits, k=rng.randint(1, 120)))
+        url = "https://trace.example.cn/v/" + tail
         for level in ("L", "M", "Q", "H"):
             code = qrencoder.QRCode(None, getattr(qrencoder.QRErrorCorrectLevel, level))
             code.addData(url)
@@ -140,11 +141,12 @@ def test_one_page_for_a_typical_record(rendered_pdf: bytes) -> None:
 
 
 @pytest.mark.parametrize("index", range(34))
-def test_every_sample_record_renders(records: list[dict[str, Any]], index: int) -> None:
+def test_every_sample_record_renders(records: list[dict[str, Any]], index: int, pki: IssuerPKI) -> None:
     record = records[index]
     payload = build_payload(record, seed=str(index).encode())
-    pdf = render_certificate(payload, VERIFY_URL.format(id=payload["certificate_id"]))
-    assert pdf.startswith(b"%PDF-") and len(pdf) <= MAX_BYTES
+    pdf = sign_certificate(render_certificate(payload, VERIFY_URL.format(id=payload["certificate_id"])), pki)
+    assert len(pdf) <= MAX_BYTES
+    assert PdfFileReader(io.BytesIO(pdf)).root["/Pages"]["/Count"] == 1
     text = squeeze(pdf_text(pdf))
     assert squeeze(record["product"]["name"]) in text
     assert payload["certificate_hash"] in text

@@ -1,17 +1,22 @@
-"""Fixtures of the protocol tests: deep copies of the shared sample records."""
+"""Fixtures of the protocol tests: fresh copies of the shared sample records."""
 
 from __future__ import annotations
 
-import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+SAMPLES = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "sample-records.jsonl"
+
 
 @pytest.fixture
-def records(sample_records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The 34 sample records, free to mutate."""
-    return copy.deepcopy(sample_records)
+def records() -> list[dict[str, Any]]:
+    """The 34 sample records of ../shared, parsed afresh for each test (free to mutate)."""
+    if not SAMPLES.is_file():
+        pytest.skip(f"the shared sample records are absent ({SAMPLES})")
+    return [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 @pytest.fixture

@@ -168,3 +168,10 @@ def test_roles(vnet: VerifierNet, reader: ChainReader) -> None:
     assert not reader.has_role(vnet.address["customs"], 2)
     assert reader.is_active_member(vnet.address["customs"])
     assert not reader.is_active_member(Web3.to_checksum_address("0x" + "12" * 20))
+
+
+def test_many_lots_are_read_in_chunks(vnet: VerifierNet, reader: ChainReader) -> None:
+    sent = count_requests(reader)
+    facts = reader.recalls(trace_code_hash(f"DEMOX{i:015d}") for i in range(600))
+    assert len(facts) == 600 and not any(f.recalled for f in facts.values())
+    assert sent == ["batch", "batch", "batch"]

@@ -275,17 +275,22 @@ def record_hash_from_disclosure(
 ) -> bytes:
     """Recompute the full record hash from a disclosed record, its salts and the hidden fields' hashes.
 
-    A hidden field must be absent from `disclosed_record` (or a `None` placeholder inside an array).
+    A hidden field must be absent from `disclosed_record`, or a `None` placeholder (inside an array).
     """
-    hidden_under = {a for path in hidden_field_hashes for a in _ancestors(path)}
-    disclosed: dict[str, Any] = {}
     if not isinstance(disclosed_record, dict):
         raise CanonicalizationError("a disclosed record must be a JSON object")
-    for key, value in disclosed_record.items():
-        if key not in _checked_keys:
-            _check_key(key)
-        _collect_disclosed(value, key, hidden_field_hashes, hidden_under, disclosed)
-    hashes = [field_hash(_salt_for(salts, path), path, value) for path, value in disclosed.items()]
+    hidden_under = {a for path in hidden_field_hashes for a in _ancestors(path)}
+    hashes = []
+    for path, value in (flatten_fields(disclosed_record) if disclosed_record else {}).items():
+        if path in hidden_field_hashes or path in hidden_under:
+            if value is None or value == {} or value == []:
+                continue  # the placeholder of a hidden field, or of a container of hidden fields
+            raise ValueError(f"field {path!r} is both disclosed and hidden")
+        if any(a in hidden_field_hashes for a in _ancestors(path)):
+            raise ValueError(f"field {path!r} is both disclosed and hidden")
+        if path not in salts:
+            raise ValueError(f"no salt for disclosed field {path!r}")
+        hashes.append(field_hash(salts[path], path, value))
     for path, digest in hidden_field_hashes.items():
         if len(digest) != 32:
             raise ValueError(f"hidden field hash of {path!r} must have 32 bytes")
@@ -293,33 +298,3 @@ def record_hash_from_disclosure(
     if not hashes:
         raise ValueError("a disclosure needs at least one disclosed or hidden field")
     return _combine(hashes)
-
-
-def _salt_for(salts: Mapping[str, str | bytes], path: str) -> str | bytes:
-    try:
-        return salts[path]
-    except KeyError:
-        raise ValueError(f"no salt for disclosed field {path!r}") from None
-
-
-def _collect_disclosed(
-    value: Any, path: str, hidden: Mapping[str, bytes], hidden_under: set[str], out: dict[str, Any]
-) -> None:
-    if path in hidden or path in hidden_under:
-        # A hidden field, or the container of hidden fields: only a placeholder may stand here.
-        if value is None or (isinstance(value, dict | list | tuple) and not value):
-            return
-        if path in hidden:
-            raise ValueError(f"field {path!r} is both disclosed and hidden")
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            if key not in _checked_keys:
-                _check_key(key)
-            _collect_disclosed(item, f"{path}.{key}", hidden, hidden_under, out)
-    elif isinstance(value, list | tuple) and value:
-        for i, item in enumerate(value):
-            _collect_disclosed(item, f"{path}.{i}", hidden, hidden_under, out)
-    elif path in hidden_under:
-        raise ValueError(f"{path!r} holds hidden fields but is disclosed as a plain value")
-    else:
-        out[path] = value

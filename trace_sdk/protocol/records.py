@@ -132,8 +132,7 @@ _PATTERN_MESSAGES = {
     "credit code (digits and capital letters other than I, O, S, V, Z) / 统一社会信用代码应为 18 位",
     "^[0-9]{6}$": "must be a 6-digit administrative division code / 行政区划代码应为 6 位数字",
     "^[0-9]{13}$": "must be 13 digits / 应为 13 位数字",
-    "^[0-9+\\- ]{5,20}$": "must be 5-20 characters: digits, spaces, + and - / "
-    "电话只能包含数字、空格、+ 和 -，5-20 位",
+    "^[0-9+\\- ]{5,20}$": "must be 5-20 characters: digits, spaces, + and - / 电话只能包含数字、空格、+ 和 -，5-20 位",
 }
 
 
@@ -209,8 +208,7 @@ _DATE_TIME = re.compile(
 )
 _DATE_MESSAGE = "must be a date written YYYY-MM-DD, e.g. 2026-03-01 / 日期格式应为 YYYY-MM-DD"
 _DATE_TIME_MESSAGE = (
-    "must be a date and time with a UTC offset, e.g. 2026-03-01T08:30:00+08:00 / "
-    "时间格式应为 2026-03-01T08:30:00+08:00"
+    "must be a date and time with a UTC offset, e.g. 2026-03-01T08:30:00+08:00 / 时间格式应为 2026-03-01T08:30:00+08:00"
 )
 
 
@@ -284,20 +282,24 @@ def _uscc_rule(value: str, path: str, errs: _Errors) -> bool:
 
 
 def _extensions_size_rule(value: dict[str, Any], path: str, errs: _Errors) -> bool:
-    # 4 * len(repr) bounds the canonical UTF-8 size of JSON data, so most values skip the exact count.
-    if 4 * len(repr(value)) <= MAX_EXTENSIONS_BYTES:
+    size = _canonical_size_over(value, MAX_EXTENSIONS_BYTES)
+    if size is None:
         return True
-    size = len(canonicalize(value))
-    if size <= MAX_EXTENSIONS_BYTES:
-        return True
-    errs.append(
-        (
-            path,
-            f"is {size} bytes as canonical JSON, at most {MAX_EXTENSIONS_BYTES} allowed / "
-            f"扩展字段超过 {MAX_EXTENSIONS_BYTES} 字节",
-        )
-    )
+    limit = MAX_EXTENSIONS_BYTES
+    message = f"is {size} bytes as canonical JSON, at most {limit} allowed / 扩展字段超过 {limit} 字节"
+    errs.append((path, message))
     return False
+
+
+def _canonical_size_over(value: Any, limit: int) -> int | None:
+    """The canonical JSON size of `value` if it exceeds `limit`, else None; cheap for most values."""
+    # repr writes every character at least once where canonical UTF-8 needs at most 4 bytes, an escape
+    # takes at least 2 repr characters for at most 6 bytes, and repr's ", " and ": " pay for the longer
+    # ECMAScript spelling of numbers such as 1e+20: 4 * len(repr) bounds the canonical size of JSON data.
+    if 4 * len(repr(value)) <= limit:
+        return None
+    size = len(canonicalize(value))
+    return size if size > limit else None
 
 
 _FIELD_RULES: dict[str, _Check] = {
@@ -318,19 +320,18 @@ def _check_record_rules(record: dict[str, Any], errs: _Errors, now: datetime) ->
     if isinstance(product, dict) and not bad.intersection(("product.production_date", "product.expiry_date")):
         produced, expires = product.get("production_date"), product.get("expiry_date")
         if isinstance(produced, str) and isinstance(expires, str) and expires < produced:
-            errs.append(
-                ("product.expiry_date", f"is before the production date {produced} / 保质期早于生产日期")
-            )
+            errs.append(("product.expiry_date", f"is before the production date {produced} / 保质期早于生产日期"))
 
     event_time = record.get("event_time")
     if isinstance(event_time, str) and "event_time" not in bad:
         moment = _parse_date_time(event_time)
         if isinstance(moment, datetime) and moment - now > MAX_FUTURE_SKEW:
+            minutes = int(MAX_FUTURE_SKEW.total_seconds() // 60)
             errs.append(
                 (
                     "event_time",
-                    "is more than 10 minutes in the future; check the clock and the UTC "
-                    "offset / 事件时间晚于当前时间超过 10 分钟",
+                    f"is more than {minutes} minutes in the future; check the clock and the UTC offset / "
+                    f"事件时间晚于当前时间超过 {minutes} 分钟",
                 )
             )
 
@@ -346,22 +347,18 @@ def _check_record_rules(record: dict[str, Any], errs: _Errors, now: datetime) ->
                     )
                 )
 
-    limit = _compiled().max_record_bytes
-    if 4 * len(repr(record)) > limit:  # cheap upper bound first, see _extensions_size_rule
-        try:
-            size = len(canonicalize(record))
-        except CanonicalizationError as exc:
-            if not errs:  # every cause is reported as a field error above; this is a safety net
-                errs.append(("", f"cannot be written as canonical JSON: {exc}"))
-            return
-        if size > limit:
-            errs.append(
-                (
-                    "",
-                    f"record is {size} bytes as canonical JSON, at most {limit} allowed / "
-                    f"记录超过 {limit} 字节",
-                )
-            )
+    _check_record_size(record, errs, _compiled().max_record_bytes)
+
+
+def _check_record_size(record: dict[str, Any], errs: _Errors, limit: int) -> None:
+    try:
+        size = _canonical_size_over(record, limit)
+    except (CanonicalizationError, RecursionError) as exc:
+        if not errs:  # a safety net: every cause (NaN, too deep...) is reported as a field error already
+            errs.append(("", f"cannot be written as canonical JSON: {exc}"))
+        return
+    if size is not None:
+        errs.append(("", f"record is {size} bytes as canonical JSON, at most {limit} allowed / 记录超过 {limit} 字节"))
 
 
 # ---------------------------------------------------------------------------------------------- compiler
@@ -498,7 +495,10 @@ def _compile_string(node: dict[str, Any], spath: str) -> _Check:
         if not isinstance(value, str):
             errs.append((path, _type_error("string", value)))
             return False
-        problem = _string_problem(value)
+        if value.isascii() and value.isprintable() and value[:1] != " " and value[-1:] != " ":
+            problem = None  # clean ASCII: the x-limits string rules hold (inlined fast path)
+        else:
+            problem = _string_problem(value)
         if problem is None:
             n = len(value)
             if n < min_len:
@@ -559,9 +559,7 @@ def _compile_number(node: dict[str, Any], kind: str) -> _Check:
 
 def _compile_object(node: dict[str, Any], spath: str, seen: set[str], rules: dict[str, _Check]) -> _Check:
     prefix = spath + "." if spath else ""
-    properties = {
-        name: _compile(sub, prefix + name, seen, rules) for name, sub in node.get("properties", {}).items()
-    }
+    properties = {name: _compile(sub, prefix + name, seen, rules) for name, sub in node.get("properties", {}).items()}
     required = tuple(node.get("required", ()))
     extra = node.get("additionalProperties", True)
     free_keys = _FREE_FORM_KEYS.get(spath)
@@ -570,16 +568,26 @@ def _compile_object(node: dict[str, Any], spath: str, seen: set[str], rules: dic
     else:
         extra_check = _compile(extra, prefix + "*", seen, rules)
 
+    known = frozenset(properties)
+    must = frozenset(required)
+
     def check(value: Any, path: str, errs: _Errors) -> bool:
         if not isinstance(value, dict):
             errs.append((path, _type_error("object", value)))
             return False
         ok = True
         child = path + "." if path else ""
-        for name in required:
-            if name not in value:
-                errs.append((child + name, "is required but missing / 缺少必填字段"))
-                ok = False
+        keys = value.keys()
+        if not keys >= must:
+            for name in required:
+                if name not in value:
+                    errs.append((child + name, "is required but missing / 缺少必填字段"))
+            ok = False
+        if keys <= known:  # the usual case: every key is a schema property
+            for key, item in value.items():
+                if not properties[key](item, child + key, errs):
+                    ok = False
+            return ok
         for key, item in value.items():
             sub = properties.get(key)
             if sub is not None:
@@ -592,9 +600,7 @@ def _compile_object(node: dict[str, Any], spath: str, seen: set[str], rules: dic
             elif extra is True:
                 ok = _check_json_member(key, item, child, errs, free_keys, 1) and ok
             else:
-                errs.append(
-                    (child + key, "is not a field of the protocol (check the spelling) / 不是协议定义的字段")
-                )
+                errs.append((child + key, "is not a field of the protocol (check the spelling) / 不是协议定义的字段"))
                 ok = False
         return ok
 
@@ -602,10 +608,7 @@ def _compile_object(node: dict[str, Any], spath: str, seen: set[str], rules: dic
 
 
 def _compile_array(node: dict[str, Any], spath: str, seen: set[str], rules: dict[str, _Check]) -> _Check:
-    if "items" in node:
-        items = _compile(node["items"], spath + ".*", seen, rules)
-    else:
-        items = _free_form_checker(None)
+    items = _compile(node["items"], spath + ".*", seen, rules) if "items" in node else _free_form_checker(None)
     min_items = node.get("minItems", 0)
     max_items = node.get("maxItems")
     unique = node.get("uniqueItems", False)

@@ -49,6 +49,7 @@ __all__ = [
 _ZERO_ADDRESS = "0x" + "00" * 20
 _BATCH_ANCHORED_TOPIC = keccak(text="BatchAnchored(bytes32,address,uint256,uint8)")
 _MISSING = object()
+_MAX_BATCH = 256
 
 
 class ContractNotFoundError(ChainError):
@@ -600,6 +601,8 @@ class ChainReader:
 
     def _rpc_batch(self, calls: list[tuple[str, list[Any]]]) -> list[Any]:
         """Answers (or ChainErrors) of `calls`, in one JSON-RPC batch when the node accepts batches."""
+        if len(calls) > _MAX_BATCH:  # stay well under node limits (Besu: 1024 per batch)
+            return [r for i in range(0, len(calls), _MAX_BATCH) for r in self._rpc_batch(calls[i : i + _MAX_BATCH])]
         if len(calls) == 1:
             return [self._try_rpc(*calls[0])]
         try:

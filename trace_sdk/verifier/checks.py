@@ -69,8 +69,6 @@ from trace_sdk.verifier.result import (
 if TYPE_CHECKING:
     from trace_sdk.verifier.pdf_evidence import PdfEvidence
 
-ATTACHMENT_NAME = "certificate.json"
-
 __all__ = [
     "CERTIFICATE_TYPE",
     "async_verify_payload",
@@ -80,6 +78,7 @@ __all__ = [
 ]
 
 CERTIFICATE_TYPE = "tracechain-certificate/v1"
+ATTACHMENT_NAME = "certificate.json"
 _ROLE_LABELS = {"self": "本批次", "input": "直接原料批次", "upstream": "上游批次", "extra": "上游批次"}
 _UNAVAILABLE = "无法连接区块链节点，未能核验"
 
@@ -128,7 +127,11 @@ async def async_verify_payload(
 def verify_pdf(
     pdf_bytes: bytes, *, rpc_url: str, ca_pem: bytes | None, registry_address: str | None = None
 ) -> VerificationResult:
-    """Verify a signed certificate PDF with only a chain RPC endpoint and, optionally, the consortium CA."""
+    """Verify a signed certificate PDF with only a chain RPC endpoint and, optionally, the consortium CA.
+
+    Never raises for a bad PDF or an unreachable chain (those are checks); raises `ValueError` only for an
+    unreadable `ca_pem`.
+    """
     from trace_sdk.verifier.pdf_evidence import read_certificate_pdf  # pyHanko is only loaded for PDFs
 
     evidence = read_certificate_pdf(pdf_bytes, [ca_pem] if ca_pem else [])

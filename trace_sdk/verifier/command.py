@@ -6,7 +6,10 @@ bad address, chain RPC unreachable). Only the chain's RPC endpoint is contacted,
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -57,7 +60,12 @@ def run_verify(path: str, rpc_url: str, ca_path: str | None, as_json: bool, regi
     except _UsageError as exc:
         err.print(f"[bold red]错误 / error:[/] {exc}")
         return EXIT_USAGE
-    result = verify_pdf(pdf_bytes, rpc_url=rpc_url, ca_pem=ca_pem, registry_address=registry)
+    try:
+        with _quiet_pyhanko():
+            result = verify_pdf(pdf_bytes, rpc_url=rpc_url, ca_pem=ca_pem, registry_address=registry)
+    except ValueError as exc:  # a CA file cryptography accepted but pyHanko cannot use
+        err.print(f"[bold red]错误 / error:[/] CA 证书不可用 / unusable CA: {exc}")
+        return EXIT_USAGE
     if as_json:
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -66,6 +74,18 @@ def run_verify(path: str, rpc_url: str, ca_path: str | None, as_json: bool, regi
         err.print("[yellow]无法完成验证（区块链节点不可达或读取失败） / verification could not be completed[/]")
         return EXIT_USAGE
     return EXIT_VALID if result.valid else EXIT_INVALID
+
+
+@contextlib.contextmanager
+def _quiet_pyhanko() -> Iterator[None]:
+    """Silence pyHanko's warnings (e.g. a path-building traceback without --ca): the checks report them."""
+    logger = logging.getLogger("pyhanko")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(previous)
 
 
 class _UsageError(Exception):
@@ -100,7 +120,7 @@ def _print_human(console: Console, result: VerificationResult, *, trust_pinned: 
     table = Table(title="食品安全追溯信息区块链证书验证 / TraceChain certificate verification", show_lines=True)
     table.add_column("检查 Check", no_wrap=True)
     table.add_column("结果 Status", no_wrap=True)
-    table.add_column("说明 Message")
+    table.add_column("说明 Message", overflow="fold")
     for check in result.checks:
         label, style = _CHECK_STYLES[check.status]
         name = Text(f"{_CHECK_LABELS.get(check.name, check.name)}\n{check.name}")

@@ -112,7 +112,11 @@ async def async_read_certificate_pdf(pdf_bytes: bytes, trust_roots_pem: Sequence
 
 def read_certificate_pdf(pdf_bytes: bytes, trust_roots_pem: Sequence[bytes]) -> PdfEvidence:
     """Sync twin of :func:`async_read_certificate_pdf` (not for use inside a running event loop)."""
-    return _run(async_read_certificate_pdf(pdf_bytes, trust_roots_pem))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return _run(async_read_certificate_pdf(pdf_bytes, trust_roots_pem))
+    raise RuntimeError("read_certificate_pdf() cannot run inside an event loop; await async_read_certificate_pdf()")
 
 
 _loops = threading.local()
