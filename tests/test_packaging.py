@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -22,13 +23,19 @@ def test_every_package_directory_is_listed_in_pyproject() -> None:
 
 
 def test_pip_install_into_a_clean_venv(tmp_path: Path) -> None:
+    source = tmp_path / "src"  # build from a copy: setuptools writes build/ and *.egg-info next to the sources
+    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
+        ".venv", "node_modules", ".tracechain", ".git", "build", "test-artifacts", "*.egg-info", "__pycache__",
+        ".pytest_cache", ".ruff_cache", ".hypothesis", "consortium",
+    ))
+    shutil.copytree(REPO_ROOT / "contracts" / "build", source / "contracts" / "build")
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     # The project itself is built and installed for real; its dependencies come from the dev venv
     # (made visible through a .pth file) so the test does not download them again.
     subprocess.run(
-        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(REPO_ROOT)],
+        [str(python), "-m", "pip", "install", "-q", "--no-deps", str(source)],
         check=True, cwd=tmp_path,
     )
     site = subprocess.run(

@@ -88,11 +88,14 @@ _CORE_SIZE: Final = 254
 _FONT_LOCK = threading.Lock()
 _font: _CachingTTFont | None = None
 _core_text: str = ""
+_core_set: frozenset[str] = frozenset()
+_CORE_RUNS: dict[str, list[tuple[int, str]]] = {}
+"""Encoded runs of texts made only of core characters, which encode the same in every document."""
 
 
 def register_fonts() -> None:
     """Load and register the CJK font once per process (parsing the 17 MB collection costs ~0.2 s)."""
-    global _font, _core_text
+    global _font, _core_text, _core_set
     if _font is not None:
         return
     with _FONT_LOCK:
@@ -105,6 +108,7 @@ def register_fonts() -> None:
         # the optional rl-accel C extension, costs more time than anything else on the page.
         rl_config.useA85 = 0
         _core_text = _core_characters(font)
+        _core_set = frozenset(_core_text) | {" "}
         _font = font
 
 
@@ -159,11 +163,12 @@ class _CachingTTFont(TTFont):
         if parts is None:
             program = self.face.makeSubset(subset)
             widths = " ".join(format_number(float(self.face.getCharWidth(code))) for code in subset)
+            level = 9 if n == 0 else 6  # the core subset is compressed once and reused: make it small
             parts = (
-                zlib.compress(program, 9),
+                zlib.compress(program, level),
                 b"[ " + widths.encode("ascii") + b" ]",
                 len(program),
-                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), 9),
+                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), level),
             )
             if len(self._subset_cache) >= self._CACHE_LIMIT:
                 self._subset_cache.clear()
@@ -498,11 +503,18 @@ class _Layout:
         if bold:
             ops.append(f"{color} RG 0.45 w 2 Tr")
         ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-        for subset, data in self.font.splitString(text, self.doc):
+        runs = _CORE_RUNS.get(text)
+        if runs is None:
+            runs = [(subset, data.hex()) for subset, data in self.font.splitString(text, self.doc)]
+            if _core_set.issuperset(text):  # encoded identically in every document: remember it
+                if len(_CORE_RUNS) > 4096:
+                    _CORE_RUNS.clear()
+                _CORE_RUNS[text] = runs
+        for subset, hex_data in runs:
             name = self._font_names.get(subset)
             if name is None:
                 name = self._font_names[subset] = self.font.getSubsetInternalName(subset, self.doc)
-            ops.append(f"{name} {size:g} Tf <{data.hex()}> Tj")
+            ops.append(f"{name} {size:g} Tf <{hex_data}> Tj")
         if bold:
             ops.append("0 Tr")
         ops.append("ET")
@@ -812,14 +824,39 @@ def _qr_codewords(code: qrencoder.QRCode) -> list[int]:
     ]
 
 
-def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
-    """Draw ``data`` as a QR code (level M, 4-module quiet zone): one vector path of module-row runs."""
-    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+@functools.cache
+def _qr_data_layout(version: int, mask_pattern: int) -> tuple[tuple[int, int, bool], ...]:
+    """(row, col, mask bit) of every data module of a symbol version, in reportlab's placement order."""
+    probe = qrencoder.QRCode(version, qrencoder.QRErrorCorrectLevel.M)
+    probe.moduleCount = version * 4 + 17
+    mask = qrencoder.QRUtil.getMask(mask_pattern)
+    return tuple((row, col, bool(mask(row, col))) for col, row in probe._dataPosIterator())
+
+
+class _QRCode(qrencoder.QRCode):
+    """reportlab's QR encoder with the data placement (``mapData``) driven by a per-version table."""
+
+    def mapData(self, data: Sequence[int], maskPattern: int) -> None:
+        bits = "".join([f"{byte:08b}" for byte in data])
+        count = len(bits)
+        modules = self.modules
+        for index, (row, col, mask) in enumerate(_qr_data_layout(self.version, maskPattern)):
+            modules[row][col] = (index < count and bits[index] == "1") ^ mask
+
+
+def _qr_modules(data: str) -> list[list[bool]]:
+    """The module matrix of ``data`` at error-correction level M with the fixed mask pattern."""
+    code = _QRCode(None, qrencoder.QRErrorCorrectLevel.M)
     code.addData(data)
     code.version = code.calculate_version()
     code.dataCache = _qr_codewords(code)
     code.makeImpl(False, _QR_MASK)
-    modules = code.modules
+    return code.modules
+
+
+def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
+    """Draw ``data`` as a QR code (level M, 4-module quiet zone): one vector path of module-row runs."""
+    modules = _qr_modules(data)
     count = len(modules)
     quiet = 4
     box = size / (count + 2 * quiet)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from eth_utils import to_checksum_address
 
 __all__ = ["normalize_address", "normalize_hash32"]
 
 
+@lru_cache(maxsize=4096)
 def normalize_address(address: str) -> str:
     """EIP-55 checksum form of an address (the form stored in every table)."""
     return to_checksum_address(address)

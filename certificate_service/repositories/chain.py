@@ -30,6 +30,7 @@ __all__ = [
     "get_checkpoint",
     "list_chain_blocks",
     "list_chain_events",
+    "processed_event_keys",
     "prune_chain_blocks",
     "put_chain_block",
     "set_checkpoint",
@@ -83,6 +84,18 @@ def event_processed(*, session: Session, tx_hash: str, log_index: int) -> bool:
     """Whether the event (tx_hash, log_index) was already applied."""
     query = select(exists().where(ChainEvent.tx_hash == tx_hash, ChainEvent.log_index == log_index))
     return bool(session.scalar(query))
+
+
+def processed_event_keys(*, session: Session, tx_hashes: Iterable[str]) -> set[tuple[str, int]]:
+    """The (tx_hash, log_index) pairs already applied among the logs of ``tx_hashes`` (one query)."""
+    wanted = sorted(set(tx_hashes))
+    found: set[tuple[str, int]] = set()
+    for start in range(0, len(wanted), 500):
+        query = select(ChainEvent.tx_hash, ChainEvent.log_index).where(
+            ChainEvent.tx_hash.in_(wanted[start : start + 500])
+        )
+        found.update((str(tx), int(index)) for tx, index in session.execute(query))
+    return found
 
 
 def add_chain_event(

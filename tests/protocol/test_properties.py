@@ -24,7 +24,7 @@ from trace_sdk.protocol.hashing import (
     record_hash_from_disclosure,
 )
 from trace_sdk.protocol.merkle import MerkleTree, verify_proof
-from trace_sdk.protocol.records import _compile, load_schema
+from trace_sdk.protocol.records import _compile, load_schema, validate_record
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 _FIXTURES = [HealthCheck.function_scoped_fixture]
@@ -229,3 +229,25 @@ def test_structural_verdict_agrees_with_jsonschema(records: list[dict[str, Any]]
     event("valid" if ours else "invalid")
     assert ours == (not reference), (errors, [(e.json_path, e.message) for e in reference])
     assert ours == (not errors)
+
+
+_anything = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5) | st.integers(), inner, max_size=3),
+    max_leaves=10,
+)
+
+
+@settings(suppress_health_check=_FIXTURES, max_examples=200, deadline=None)
+@given(data=st.data())
+def test_validator_reports_instead_of_raising(records: list[dict[str, Any]], data: st.DataObject) -> None:
+    record = copy.deepcopy(data.draw(st.sampled_from(records)))
+    path = data.draw(st.sampled_from(sorted(_all_paths(record))))
+    _set_path(record, path, data.draw(_anything))
+    if data.draw(st.booleans()):
+        record["extensions"] = data.draw(_anything)
+    errors = validate_record(record, 5, now=NOW)
+    assert all(e.index == 5 and isinstance(e.message, str) and e.message for e in errors)
+    if not errors:  # whatever passes validation can be canonicalised and hashed
+        hash_record(record, new_salts(flatten_fields(record)))
+        assert len(canonicalize(record)) <= 16384

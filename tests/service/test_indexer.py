@@ -121,12 +121,16 @@ def test_indexes_members_batches_revocations_recalls(
     assert indexer.run_once() == 0  # nothing new
 
 
+@pytest.mark.parametrize("chunk_blocks", [1, 2000], ids=["block-by-block", "one-chunk"])
 def test_governance_rotation_roles_fingerprint(
-    indexer_chain: ConsortiumChain, indexer_factory: IndexerFactory, db_session_factory: sessionmaker[Session]
+    indexer_chain: ConsortiumChain,
+    indexer_factory: IndexerFactory,
+    db_session_factory: sessionmaker[Session],
+    chunk_blocks: int,
 ) -> None:
     c = indexer_chain
     newcomer, rotated_agency = c.spare[0], c.spare[1]
-    indexer = indexer_factory(c.w3, c.deployment, chunk_blocks=3)
+    indexer = indexer_factory(c.w3, c.deployment, chunk_blocks=chunk_blocks)
     indexer.run_once()
 
     fingerprint = "0x" + "ab" * 32

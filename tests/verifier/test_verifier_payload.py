@@ -410,7 +410,7 @@ def test_unreachable_chain_fails_closed(vnet: VerifierNet) -> None:
 
     dead = ChainReader(f"http://127.0.0.1:{free_port()}", vnet.deployment.registry, vnet.deployment.anchor)
     result = verify_payload(vnet.payload("meat", 0), dead)
-    assert not result.valid and result.status == "error"
+    assert not result.valid and result.status == "invalid" and result.undecided
     assert statuses(result) == {
         "payload_integrity": "valid",
         "merkle_proof": "valid",

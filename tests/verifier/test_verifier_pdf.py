@@ -181,7 +181,7 @@ def test_issuer_fingerprint_withdrawn(mutable_chain: VerifierNet, good_pdf: byte
 
 def test_unreachable_chain(vnet: VerifierNet, good_pdf: bytes) -> None:
     result = verify_pdf(good_pdf, rpc_url=f"http://127.0.0.1:{free_port()}", ca_pem=vnet.pki.ca_pem)
-    assert result.status == "error" and not result.valid
+    assert result.status == "invalid" and result.undecided and not result.valid
     assert statuses(result)["pdf_signature"] == "error"
     assert statuses(result)["anchored_on_chain"] == "error"
 
@@ -272,7 +272,7 @@ def test_cli_usage_and_io_errors(
     assert run_verify(str(pdf_file), dead, None, True, None) == 2
     captured = capsys.readouterr()
     data = json.loads(captured.out)
-    assert data["valid"] is False and data["status"] == "error"
+    assert data["valid"] is False and data["status"] == "invalid"
     assert "无法" in captured.err
 
 

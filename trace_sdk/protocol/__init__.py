@@ -28,7 +28,6 @@ from trace_sdk.protocol.merkle import MerkleTree, hash_pair, verify_proof
 from trace_sdk.protocol.records import (
     MAX_EXTENSIONS_BYTES,
     MAX_FUTURE_SKEW,
-    SCHEMA_ID,
     load_schema,
     validate_record,
     validate_records,
@@ -38,7 +37,6 @@ __all__ = [
     "MAX_EXTENSIONS_BYTES",
     "MAX_FUTURE_SKEW",
     "SALT_BYTES",
-    "SCHEMA_ID",
     "Disclosure",
     "HashedRecord",
     "MerkleTree",

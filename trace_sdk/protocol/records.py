@@ -25,14 +25,13 @@ from trace_sdk.protocol.identifiers import gs1_check_digit, is_valid_gln, is_val
 
 __all__ = [
     "MAX_EXTENSIONS_BYTES",
+    "MAX_EXTENSIONS_DEPTH",
     "MAX_FUTURE_SKEW",
-    "SCHEMA_ID",
     "load_schema",
     "validate_record",
     "validate_records",
 ]
 
-SCHEMA_ID = "trace-record/v1"
 MAX_EXTENSIONS_BYTES = 4096
 """Canonical JSON size limit of `extensions` (stated in the schema's description of it)."""
 MAX_FUTURE_SKEW = timedelta(minutes=10)

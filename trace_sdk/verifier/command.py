@@ -70,7 +70,7 @@ def run_verify(path: str, rpc_url: str, ca_path: str | None, as_json: bool, regi
         print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:
         _print_human(out, result, trust_pinned=bool(ca_pem or registry))
-    if result.status == "error":
+    if result.undecided:
         err.print("[yellow]无法完成验证（区块链节点不可达或读取失败） / verification could not be completed[/]")
         return EXIT_USAGE
     return EXIT_VALID if result.valid else EXIT_INVALID

@@ -29,8 +29,9 @@ __all__ = [
 CheckStatus = Literal["valid", "invalid", "error", "skipped"]
 """Outcome of one check; `error` = could not be decided (chain unreachable...), never counted as valid."""
 
-Verdict = Literal["valid", "revoked", "recalled", "invalid", "not_found", "error"]
-"""Bottom line: `error` = a check could not be decided (fail closed); `not_found` is used by the service."""
+Verdict = Literal["valid", "revoked", "recalled", "invalid", "not_found"]
+"""Bottom line (the API's `status` values). A check that could not be decided (chain unreachable) makes the
+result `invalid` — fail closed — and `VerificationResult.undecided` tells it apart from a forgery."""
 
 INTEGRITY_CHECKS: tuple[str, ...] = (
     "payload_integrity",
@@ -54,7 +55,6 @@ VERDICT_LABELS: Mapping[str, str] = MappingProxyType(
         "recalled": "已召回 / RECALLED",
         "invalid": "无效 / INVALID",
         "not_found": "未找到 / NOT FOUND",
-        "error": "无法验证 / ERROR",
     }
 )
 """Chinese + English label of each verdict, for human output."""
@@ -147,19 +147,17 @@ def _thaw(value: Any) -> Any:
 
 
 def decide_verdict(checks: Iterable[Check], *, revoked: bool, recalled: bool) -> Verdict:
-    """The bottom line: integrity invalid > integrity undecided > revoked > recalled > undecided > valid."""
+    """The bottom line: integrity invalid or undecided > revoked > recalled > anything undecided > valid."""
     checks = tuple(checks)
     integrity = [c for c in checks if c.name in INTEGRITY_CHECKS]
-    if any(c.status == "invalid" for c in integrity):
+    if any(c.status in ("invalid", "error") for c in integrity):
         return "invalid"
-    if any(c.status == "error" for c in integrity):
-        return "error"
     if revoked:
         return "revoked"
     if recalled:
         return "recalled"
     if any(c.status in ("error", "invalid") for c in checks):
-        return "error"
+        return "invalid"
     return "valid"
 
 
@@ -195,6 +193,15 @@ class VerificationResult:
     def ok(self) -> bool:
         """Bottom line, same as `valid` (pyHanko's `bottom_line`)."""
         return self.valid
+
+    @property
+    def undecided(self) -> bool:
+        """Invalid only because a check could not be decided (e.g. the chain was unreachable), not a forgery."""
+        return (
+            self.status == "invalid"
+            and any(c.status == "error" for c in self.checks)
+            and not any(c.status == "invalid" for c in self.checks)
+        )
 
     @property
     def revoked(self) -> bool:

@@ -1,0 +1,184 @@
+"""`tracechain deploy`: deploy to an existing chain once, seed the demo consortium, register the issuer, exit.
+
+The one-shot counterpart of `tracechain up` for containers: `up` keeps the certificate service running in
+the foreground, while this command only prepares the chain named by TRACECHAIN_RPC_URL and the shared data
+directory (deployment.json, agency keys, pki/, demo-consortium.json), then returns so that the service
+container can start. It is safe to run again: a deployment the chain still holds is reused.
+
+Unlike `up`, the deployer account is passed to the registry's constructor as an allowed non-member account.
+On Besu with account permissioning bound to ConsortiumRegistry.transactionAllowed, the registry's creation
+switches permissioning on, and the deployer's next transaction (TraceAnchor's creation) must be allowed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import rlp
+from eth_account import Account
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+from rich.console import Console
+from web3 import Web3
+
+from chain_node.consortium import (
+    AgencyIdentity,
+    demo_consortium_document,
+    load_or_create_agency_keys,
+    write_private_json,
+)
+from chain_node.deploy import Deployment, MemberSpec, contracts_present, deploy_contracts
+from chain_node.settings import NodeSettings
+from chain_node.up import (
+    _archive_stale_service_data,
+    _fund_agencies,
+    _read_deployment,
+    _write_deployment,
+    ensure_issuer_fingerprint,
+)
+from trace_sdk.exceptions import TraceError
+
+__all__ = ["DeployError", "create_address", "main", "run_deploy"]
+
+_CHAIN_WAIT_S = 120.0
+
+
+class DeployError(RuntimeError):
+    """The chain cannot be prepared as asked (no RPC URL, wrong deployer nonce, unreachable chain)."""
+
+
+def create_address(sender: str, nonce: int) -> str:
+    """The address of a contract created by ``sender``'s transaction number ``nonce`` (CREATE, not CREATE2)."""
+    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+
+
+def _wait_for_chain(w3: Web3, rpc_url: str, timeout_s: float) -> int:
+    """Poll ``eth_chainId`` until the node answers (bounded); returns the chain id."""
+    deadline = time.monotonic() + timeout_s
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            return int(w3.eth.chain_id)
+        except Exception as exc:  # connection refused while the node starts, HTTP 5xx, …
+            last_error = exc
+            time.sleep(1.0)
+    raise DeployError(f"the chain at {rpc_url} did not answer within {timeout_s:.0f}s: {last_error}")
+
+
+def _ensure_deployment(
+    w3: Web3,
+    deployer_key: str,
+    agencies: list[AgencyIdentity],
+    settings: NodeSettings,
+    rpc_url: str,
+    expected_registry: str | None,
+    log: Console,
+) -> Deployment:
+    """Reuse the manifest's deployment when the chain still holds it; deploy (deployer allowed) otherwise."""
+    manifest = settings.data_dir / "deployment.json"
+    deployer = Account.from_key(deployer_key).address
+    existing = _read_deployment(manifest)
+    if existing is not None and existing.chain_id == w3.eth.chain_id and contracts_present(w3, existing):
+        if expected_registry is not None and existing.registry != expected_registry:
+            raise DeployError(
+                f"deployment.json's ConsortiumRegistry {existing.registry} is not the address the nodes' "
+                f"permissioning expects ({expected_registry})"
+            )
+        log.print(f"[green]✓[/] contracts already deployed (block {existing.deployment_block})")
+        return existing
+    if existing is not None:
+        log.print("[yellow]![/] the chain no longer has the deployed contracts: deploying again")
+        _archive_stale_service_data(settings.data_dir, log)
+    nonce = int(w3.eth.get_transaction_count(deployer, "pending"))
+    predicted = create_address(deployer, nonce)
+    if expected_registry is not None and predicted != expected_registry:
+        raise DeployError(
+            f"the registry would be created at {predicted} (deployer {deployer}, nonce {nonce}), but the nodes' "
+            f"permissioning points at {expected_registry}; deploy from a fresh deployer (nonce 0) or "
+            "regenerate the consortium files"
+        )
+    members = [MemberSpec(a.address, a.name, a.code, a.roles) for a in agencies]
+    deployment = deploy_contracts(w3, deployer_key, members, threshold=0, allowed_accounts=[deployer])
+    if deployment.registry != predicted:
+        raise DeployError(f"the registry was created at {deployment.registry}, not at {predicted}")
+    _write_deployment(manifest, deployment, rpc_url)
+    log.print(f"[green]✓[/] deployed ConsortiumRegistry {deployment.registry}, TraceAnchor {deployment.anchor}")
+    return deployment
+
+
+def run_deploy(
+    settings: NodeSettings | None = None,
+    *,
+    expected_registry: str | None = None,
+    service_url: str | None = None,
+    console: Console | None = None,
+    chain_wait_s: float = _CHAIN_WAIT_S,
+) -> int:
+    """Deploy (once) to TRACECHAIN_RPC_URL, seed and fund the demo agencies, register the issuer; 0 on success."""
+    settings = settings or NodeSettings.from_env()
+    log = console or Console()
+    try:
+        if not settings.rpc_url:
+            raise DeployError("`tracechain deploy` needs TRACECHAIN_RPC_URL; `tracechain up` starts its own Anvil")
+        try:
+            deployer_key = settings.external_deployer_key()
+        except ValueError as exc:
+            raise DeployError(str(exc)) from None
+        expected = to_checksum_address(expected_registry) if expected_registry else None
+        rpc_url = settings.rpc_url
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        chain_id = _wait_for_chain(w3, rpc_url, chain_wait_s)
+        log.print(f"[green]✓[/] chain {chain_id} reachable at {rpc_url}")
+        agencies = load_or_create_agency_keys(settings.data_dir / "agency-keys.json")
+        deployment = _ensure_deployment(w3, deployer_key, agencies, settings, rpc_url, expected, log)
+        _fund_agencies(w3, deployer_key, agencies)
+
+        from certificate_service.pki import IssuerPKI  # the service's PKI lives with the service
+
+        pki = IssuerPKI.load_or_create(settings.data_dir)
+        ensure_issuer_fingerprint(rpc_url, deployment, agencies, pki.fingerprint_sha256, log)
+        public_url = service_url or os.environ.get("TRACECHAIN_PUBLIC_URL") or (
+            f"http://127.0.0.1:{settings.http_port}"
+        )
+        write_private_json(
+            settings.data_dir / "demo-consortium.json",
+            demo_consortium_document(
+                rpc_url=rpc_url,
+                service_url=public_url.rstrip("/"),
+                chain_id=deployment.chain_id,
+                contracts={"ConsortiumRegistry": deployment.registry, "TraceAnchor": deployment.anchor},
+                agencies=agencies,
+                funder_private_key=deployer_key,
+            ),
+        )
+    except DeployError as exc:
+        log.print(f"[red]✗[/] {exc}")
+        return 1
+    log.print(f"[green]✓[/] chain prepared; data in {settings.data_dir}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m chain_node.deploy_command [--expect-registry ADDRESS]` (settings from TRACECHAIN_*)."""
+    parser = argparse.ArgumentParser(
+        prog="tracechain deploy", description="Deploy to TRACECHAIN_RPC_URL once, seed the demo agencies, exit."
+    )
+    parser.add_argument(
+        "--expect-registry",
+        metavar="ADDRESS",
+        help="refuse to deploy unless ConsortiumRegistry lands at ADDRESS (the nodes' permissioning contract)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        return run_deploy(expected_registry=args.expect_registry or None)
+    except (TraceError, RuntimeError, ValueError) as exc:  # as `tracechain up` reports them
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
