@@ -6,7 +6,6 @@ import logging
 import threading
 
 from certificate_service.context import ServiceContext
-from certificate_service.db import create_session_factory
 from certificate_service.indexer import ChainIndexer
 
 __all__ = ["start_indexer_thread"]
@@ -16,13 +15,15 @@ log = logging.getLogger(__name__)
 
 def start_indexer_thread(context: ServiceContext) -> threading.Thread:
     """Follow the chain in a daemon thread (only the process holding the indexer lock writes)."""
-    # The follower only writes: its transactions start as writers (BEGIN IMMEDIATE on SQLite).
-    writer_sessions = create_session_factory(context.engine.execution_options(sqlite_begin="IMMEDIATE"))
+    settings = context.settings
     indexer = ChainIndexer(
-        writer_sessions,
+        context.sessions,
         context.w3,
         context.deployment,
-        confirmations=context.settings.CONFIRMATIONS,
+        confirmations=settings.CONFIRMATIONS,
+        chunk_blocks=settings.INDEXER_CHUNK_BLOCKS,
+        poll_interval_s=settings.INDEXER_POLL_INTERVAL_S,
+        max_backoff_s=settings.INDEXER_MAX_BACKOFF_S,
     )
     thread = threading.Thread(target=indexer.run_forever, args=(context.stop,), name="chain-indexer", daemon=True)
     thread.start()

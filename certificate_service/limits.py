@@ -5,7 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["BodySizeLimit"]
+__all__ = ["BodySizeLimit", "limit_path"]
+
+_PATH_LIMITS: dict[str, int] = {}
+
+
+def limit_path(path: str, max_bytes: int) -> None:
+    """Give requests to exactly ``path`` (trailing slash ignored) their own body limit in every BodySizeLimit.
+
+    Routers call it when imported (e.g. a 5 MB upload endpoint under the service-wide limit); a ``per_path``
+    entry passed to the middleware itself wins.
+    """
+    _PATH_LIMITS[_key(path)] = max_bytes
+
+
+def _key(path: str) -> str:
+    return path.rstrip("/") or "/"
 
 
 class _TooLarge(Exception):
@@ -21,7 +36,10 @@ class BodySizeLimit:
         self.per_path = per_path or {}
 
     def _limit(self, path: str) -> int:
-        return self.per_path.get(path, self.max_bytes)
+        key = _key(path)
+        if path in self.per_path or key in self.per_path:
+            return self.per_path.get(path, self.per_path.get(key, self.max_bytes))
+        return _PATH_LIMITS.get(key, self.max_bytes)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

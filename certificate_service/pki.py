@@ -54,7 +54,7 @@ _STATIC_SIGNED_ATTRS = frozenset({"content_type", "signing_certificate_v2", "cms
 class _IssuerSigner(SimpleSigner):
     """A :class:`SimpleSigner` tuned for signing many PDFs with one key.
 
-    Two per-signature costs of the parent are removed (measured: ~25 ms → ~2 ms per PDF):
+    Two per-signature costs of the parent are removed (measured: the CMS step went from ~25 ms to ~2 ms):
     the private key is parsed once instead of on every signature, and the signed attributes that never
     change (content type, ESS signing-certificate-v2) are built once and re-loaded from their DER, because
     asn1crypto re-serialises freshly constructed attribute trees on every ``dump()``.
@@ -100,7 +100,7 @@ class _IssuerSigner(SimpleSigner):
                 dry_run=dry_run,
                 is_pdf_sig=is_pdf_sig,
             )
-            if cacheable and key not in self._static_attrs:
+            if cacheable and not dry_run and key not in self._static_attrs:
                 types = [attr["type"].native for attr in attrs]
                 if set(types) - {"message_digest"} <= _STATIC_SIGNED_ATTRS:
                     self._static_attrs[key] = tuple(

@@ -156,8 +156,8 @@ class Member(Base):
 
     address: Mapped[str] = mapped_column(String(ADDRESS), primary_key=True)
     identity_id: Mapped[int] = mapped_column(Integer)
-    name: Mapped[str] = mapped_column(String(256))
-    code: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(Text)  # chain strings are unbounded: never fail the indexer on length
+    code: Mapped[str] = mapped_column(Text)
     roles: Mapped[int] = mapped_column(SmallInteger)
     active: Mapped[bool] = mapped_column(Boolean)
     issuer_fingerprint: Mapped[str | None] = mapped_column(String(HASH32))

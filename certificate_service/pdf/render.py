@@ -4,12 +4,15 @@ One flowing layout (a continuation page only when a record is unusually long), e
 embedded TrueType subset of WenQuanYi Zen Hei, a vector QR code pointing at the verification page, and the
 payload's RFC 8785 bytes attached as ``certificate.json`` so the PDF is self-contained evidence.
 
-Speed notes (pure-Python reportlab, no rl-accel): the font is parsed once per process; every document
-starts by assigning a fixed *core* character set (all static wording plus common characters) to font
-subset 0, so that subset's TrueType program, widths and ToUnicode map are built once and reused verbatim;
-only the few characters particular to a record go into a small per-document subset. Text is written as
-content-stream operators directly (reportlab still owns the document, fonts and resources), and the QR
-code as one path in module units.
+Speed and size notes (pure-Python reportlab, no rl-accel): the font is parsed once per process. Every
+document starts by assigning a fixed *core* character set (common ASCII plus the wording printed on every
+certificate) to font subset 0 and closing it, so that subset's TrueType program, widths and ToUnicode map
+are built and compressed once per process and reused verbatim; the characters particular to a record go
+into a small per-document subset. Text is written as content-stream operators directly (reportlab still
+owns the document, fonts and resources); the QR code is one path in module units, encoded with
+table-driven Reed-Solomon and data placement that reproduce reportlab's encoder bit for bit.
+
+Rendering is deterministic (same payload and URL, same bytes) and safe to run in worker threads.
 """
 
 from __future__ import annotations
@@ -145,6 +148,7 @@ class _CachingTTFont(TTFont):
         super().__init__(name, filename, subfontIndex=subfontIndex, asciiReadable=asciiReadable)
         self._subset_cache: dict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, int, bytes]] = {}
         self._tables: dict[str, bytes] = {}
+        self._subset_lock = threading.Lock()
         face = self.face
         original_get_table = face.get_table
 
@@ -161,7 +165,8 @@ class _CachingTTFont(TTFont):
         key = (n, tuple(subset))
         parts = self._subset_cache.get(key)
         if parts is None:
-            program = self.face.makeSubset(subset)
+            with self._subset_lock:  # makeSubset seeks and reads the shared face: one at a time
+                program = self.face.makeSubset(subset)
             widths = " ".join(format_number(float(self.face.getCharWidth(code))) for code in subset)
             level = 9 if n == 0 else 6  # the core subset is compressed once and reused: make it small
             parts = (
@@ -238,8 +243,8 @@ def _core_characters(font: TTFont) -> str:
 def _start_document_font_state(font: TTFont, doc: Any) -> None:
     """Assign the core characters to subset 0 and close it, so record text goes to subsets 1+.
 
-    Subset 0 is then identical for every certificate (cached, see :class:`_CachingTTFont`) and holds no
-    glyph a certificate does not use.
+    Subset 0 is then identical for every certificate (cached, see :class:`_CachingTTFont`) and holds only
+    glyphs nearly every certificate prints.
     """
     font.splitString(_core_text, doc)
     state = font.state[doc]

@@ -7,6 +7,8 @@ import io
 import random
 import re
 import string
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +17,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from reportlab.graphics.barcode import qrencoder
 
 from certificate_service.pdf import CERTIFICATE_TITLE, render_certificate, sign_certificate
+from certificate_service.pdf import render as render_module
 from certificate_service.pdf.render import _qr_codewords, _qr_modules
 from certificate_service.pki import IssuerPKI
 from tests.pdf.conftest import VERIFY_URL, build_payload, run_tool
@@ -135,6 +138,26 @@ def test_attachment_is_the_canonical_payload(rendered_pdf: bytes, sample_payload
 
 def test_rendering_is_deterministic(sample_payload: dict[str, Any], verify_url: str, rendered_pdf: bytes) -> None:
     assert render_certificate(sample_payload, verify_url) == rendered_pdf
+
+
+def test_rendering_in_threads_matches_sequential(records: list[dict[str, Any]]) -> None:
+    """The service renders in worker threads; shared font state must not leak between documents."""
+    work = []
+    for index, record in enumerate(records[:12]):
+        payload = build_payload(record, seed=b"threads" + bytes([index]))
+        work.append((payload, VERIFY_URL.format(id=payload["certificate_id"])))
+    sequential = [render_certificate(payload, url) for payload, url in work]
+    font = render_module._font
+    assert font is not None
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            for _ in range(3):
+                font._subset_cache.clear()  # make every document build its record subset concurrently
+                assert list(pool.map(lambda item: render_certificate(*item), work)) == sequential
+    finally:
+        sys.setswitchinterval(interval)
 
 
 def test_size_budget(rendered_pdf: bytes, signed_pdf: bytes) -> None:
