@@ -5,7 +5,8 @@ FROM python:3.11.13-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
 
 # The CJK TrueType font the certificate PDFs embed (same pin as scripts/install-system-packages.sh).
 RUN apt-get update \
@@ -19,7 +20,7 @@ RUN groupadd --system --gid 10001 tracechain \
        --shell /usr/sbin/nologin tracechain \
     && install -d -o tracechain -g tracechain -m 0700 /data
 
-WORKDIR /app
+WORKDIR /src
 
 # Pinned dependencies first (a cached layer), then the project itself without resolving anything again.
 COPY requirements.lock ./
@@ -29,13 +30,13 @@ COPY contracts/build ./contracts/build
 COPY trace_sdk ./trace_sdk
 COPY chain_node ./chain_node
 COPY certificate_service ./certificate_service
-RUN pip install --no-deps . && cd / && rm -rf /app
+RUN pip install --no-deps /src && rm -rf /src
 
 ENV TRACECHAIN_DATA_DIR=/data \
     TRACECHAIN_HTTP_HOST=0.0.0.0 \
     TRACECHAIN_HTTP_PORT=8000
 
-USER tracechain:tracechain
+USER 10001:10001
 WORKDIR /home/tracechain
 EXPOSE 8000
 

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from web3 import Web3
 
-from certificate_service.api.routes import certificates, ingest, system
+from certificate_service.api.routes import certificates, ingest, pages, system, trace, verify
 from certificate_service.background import start_indexer_thread
 from certificate_service.context import ServiceContext
 from certificate_service.core.config import Settings, get_settings, read_deployment
@@ -79,4 +79,8 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
     app.include_router(system.router)
     app.include_router(ingest.router)
     app.include_router(certificates.router)
+    app.include_router(verify.router)
+    app.include_router(trace.router)
+    app.include_router(pages.router)
+    app.mount("/static", pages.static_files, name="static")
     return app

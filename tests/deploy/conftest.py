@@ -35,7 +35,7 @@ def generator() -> ModuleType:
 
 
 @pytest.fixture(scope="session")
-def consortium(generator: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Any:
+def generated_consortium(generator: ModuleType, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """A consortium generated with the defaults into a temporary directory."""
     out: Path = tmp_path_factory.mktemp("consortium") / "generated"
     return generator.generate(out)

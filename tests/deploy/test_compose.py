@@ -243,13 +243,13 @@ def test_besu_nodes_enforce_registry_permissioning(services: dict[str, dict[str,
 
 
 def test_generator_hosts_are_the_compose_service_names(
-    services: dict[str, dict[str, Any]], consortium: Any
+    services: dict[str, dict[str, Any]], generated_consortium: Any
 ) -> None:
     besu = _besu_services(services)
-    hosts = {node.enode(30303).rsplit("@", 1)[1] for node in consortium.nodes}
+    hosts = {node.enode(30303).rsplit("@", 1)[1] for node in generated_consortium.nodes}
     assert hosts == {f"{name}:30303" for name in besu}
     init_script = script_of(services["consortium-init"])
-    for node in consortium.nodes:
+    for node in generated_consortium.nodes:
         assert node.name in init_script, f"consortium-init does not install {node.name}'s key"
 
 

@@ -44,28 +44,28 @@ def _validator_dirs(out: Path) -> list[Path]:
     return sorted(out.glob("validator*"), key=lambda p: int(p.name.removeprefix("validator")))
 
 
-def test_extra_data_decodes_to_exactly_the_generated_validators(consortium: Any) -> None:
-    genesis = _genesis(consortium.out_dir)
+def test_extra_data_decodes_to_exactly_the_generated_validators(generated_consortium: Any) -> None:
+    genesis = _genesis(generated_consortium.out_dir)
     decoded = rlp.decode(bytes.fromhex(genesis["extraData"].removeprefix("0x")))
     assert len(decoded) == 5, "QBFT extraData: [vanity, validators, vote, round, seals]"
     vanity, validators, vote, round_, seals = decoded
     assert vanity == bytes(32)
     expected = [to_canonical_address(_key(d / "key").public_key.to_checksum_address())
-                for d in _validator_dirs(consortium.out_dir)]
+                for d in _validator_dirs(generated_consortium.out_dir)]
     assert list(validators) == expected
     assert list(vote) == [] and list(seals) == []
     assert round_ == b"", "round 0 is RLP's empty byte string (0x80), as Besu's QBFT codec writes it"
     assert genesis["extraData"].endswith("c080c0")
 
 
-def test_at_least_four_validators_and_one_rpc_node(consortium: Any) -> None:
-    assert len(_validator_dirs(consortium.out_dir)) >= 4
-    assert len(consortium.validators) >= 4
-    assert (consortium.out_dir / "rpc" / "key").is_file()
+def test_at_least_four_validators_and_one_rpc_node(generated_consortium: Any) -> None:
+    assert len(_validator_dirs(generated_consortium.out_dir)) >= 4
+    assert len(generated_consortium.validators) >= 4
+    assert (generated_consortium.out_dir / "rpc" / "key").is_file()
 
 
-def test_each_key_matches_its_address_public_key_and_enode(consortium: Any) -> None:
-    out = consortium.out_dir
+def test_each_key_matches_its_address_public_key_and_enode(generated_consortium: Any) -> None:
+    out = generated_consortium.out_dir
     summary = _summary(out)
     entries = {e["name"]: e for e in [*summary["validators"], summary["rpc_node"]]}
     for node_dir in [*_validator_dirs(out), out / "rpc"]:
@@ -81,8 +81,10 @@ def test_each_key_matches_its_address_public_key_and_enode(consortium: Any) -> N
     assert summary["deployer"] == deployer.public_key.to_checksum_address()
 
 
-def test_predicted_registry_address_is_the_deployers_first_create(consortium: Any, generator: ModuleType) -> None:
-    out = consortium.out_dir
+def test_predicted_registry_address_is_the_deployers_first_create(
+    generated_consortium: Any, generator: ModuleType
+) -> None:
+    out = generated_consortium.out_dir
     deployer = _key(out / "deployer" / "key").public_key.to_checksum_address()
     predicted = (out / "registry-address").read_text().strip()
     assert predicted == _create_address(deployer, 0)
@@ -96,35 +98,35 @@ def test_predicted_registry_address_is_the_deployers_first_create(consortium: An
     )
 
 
-def test_genesis_is_a_free_gas_qbft_genesis_funding_the_deployer(consortium: Any) -> None:
-    genesis = _genesis(consortium.out_dir)
+def test_genesis_is_a_free_gas_qbft_genesis_funding_the_deployer(generated_consortium: Any) -> None:
+    genesis = _genesis(generated_consortium.out_dir)
     config = genesis["config"]
     assert set(config["qbft"]) == {"blockperiodseconds", "epochlength", "requesttimeoutseconds"}
     assert config["qbft"]["requesttimeoutseconds"] > config["qbft"]["blockperiodseconds"]
-    assert config["chainId"] == consortium.chain_id
+    assert config["chainId"] == generated_consortium.chain_id
     assert config["zeroBaseFee"] is True and config["londonBlock"] == 0
     assert genesis["mixHash"] == "0x63746963616c2062797a616e74696e65206661756c7420746f6c6572616e6365"
     assert genesis["difficulty"] == "0x1"
-    deployer = consortium.deployer_address.lower().removeprefix("0x")
+    deployer = generated_consortium.deployer_address.lower().removeprefix("0x")
     assert int(genesis["alloc"][deployer]["balance"], 16) > 0
 
 
-def test_static_nodes_and_allowlist_name_every_node_by_its_public_key(consortium: Any) -> None:
-    out = consortium.out_dir
+def test_static_nodes_and_allowlist_name_every_node_by_its_public_key(generated_consortium: Any) -> None:
+    out = generated_consortium.out_dir
     static_nodes = json.loads((out / "static-nodes.json").read_text())
     allowlist = tomllib.loads((out / "permissions_config.toml").read_text())["nodes-allowlist"]
-    expected = [node.enode(30303) for node in consortium.nodes]
+    expected = [node.enode(30303) for node in generated_consortium.nodes]
     assert static_nodes == expected
     assert allowlist == expected
     hosts = [enode.rsplit("@", 1)[1] for enode in expected]
-    assert hosts == [f"besu-validator{i}:30303" for i in range(1, len(consortium.validators) + 1)] + [
+    assert hosts == [f"besu-validator{i}:30303" for i in range(1, len(generated_consortium.validators) + 1)] + [
         "besu-rpc:30303"
     ]
     assert _summary(out)["bootnodes"] == expected[:-1]
 
 
-def test_keys_are_private_and_public_files_readable(consortium: Any) -> None:
-    out = consortium.out_dir
+def test_keys_are_private_and_public_files_readable(generated_consortium: Any) -> None:
+    out = generated_consortium.out_dir
     for key_file in out.glob("*/key"):
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600, key_file
     for name in PUBLIC_FILES:
@@ -147,12 +149,11 @@ def test_rerunning_keeps_keys_and_output_and_force_replaces_keys(generator: Modu
 
 def test_custom_hosts_and_validator_count(generator: ModuleType, tmp_path: Path) -> None:
     hosts = [f"node{i}.agency.example" for i in range(1, 6)]
-    consortium = generator.generate(tmp_path / "g", validators=5, validator_hosts=hosts, rpc_host="rpc.example")
-    decoded = rlp.decode(bytes.fromhex(_genesis(consortium.out_dir)["extraData"][2:]))
+    custom = generator.generate(tmp_path / "g", validators=5, validator_hosts=hosts, rpc_host="rpc.example")
+    decoded = rlp.decode(bytes.fromhex(_genesis(custom.out_dir)["extraData"][2:]))
     assert len(decoded[1]) == 5
-    assert [e.rsplit("@", 1)[1] for e in json.loads((consortium.out_dir / "static-nodes.json").read_text())] == [
-        *(f"{h}:30303" for h in hosts), "rpc.example:30303"
-    ]
+    static_nodes = json.loads((custom.out_dir / "static-nodes.json").read_text())
+    assert [e.rsplit("@", 1)[1] for e in static_nodes] == [*(f"{h}:30303" for h in hosts), "rpc.example:30303"]
     with pytest.raises(ValueError, match="at least 4"):
         generator.generate(tmp_path / "too-few", validators=3)
 
