@@ -18,41 +18,19 @@ import sys
 import time
 from collections.abc import Sequence
 
-import rlp
-from eth_account import Account
-from eth_utils import keccak, to_canonical_address, to_checksum_address
+from eth_utils import to_checksum_address
 from rich.console import Console
 from web3 import Web3
 
-from chain_node.consortium import (
-    AgencyIdentity,
-    demo_consortium_document,
-    load_or_create_agency_keys,
-    write_private_json,
-)
-from chain_node.deploy import Deployment, MemberSpec, contracts_present, deploy_contracts
+from chain_node.provisioning import ProvisioningError, create_address, provision
 from chain_node.settings import NodeSettings
-from chain_node.up import (
-    _archive_stale_service_data,
-    _fund_agencies,
-    _read_deployment,
-    _write_deployment,
-    ensure_issuer_fingerprint,
-)
 from trace_sdk.exceptions import TraceError
 
 __all__ = ["DeployError", "create_address", "main", "run_deploy"]
 
 _CHAIN_WAIT_S = 120.0
 
-
-class DeployError(RuntimeError):
-    """The chain cannot be prepared as asked (no RPC URL, wrong deployer nonce, unreachable chain)."""
-
-
-def create_address(sender: str, nonce: int) -> str:
-    """The address of a contract created by ``sender``'s transaction number ``nonce`` (CREATE, not CREATE2)."""
-    return to_checksum_address(keccak(rlp.encode([to_canonical_address(sender), nonce]))[12:])
+DeployError = ProvisioningError
 
 
 def _wait_for_chain(w3: Web3, rpc_url: str, timeout_s: float) -> int:
@@ -66,47 +44,6 @@ def _wait_for_chain(w3: Web3, rpc_url: str, timeout_s: float) -> int:
             last_error = exc
             time.sleep(1.0)
     raise DeployError(f"the chain at {rpc_url} did not answer within {timeout_s:.0f}s: {last_error}")
-
-
-def _ensure_deployment(
-    w3: Web3,
-    deployer_key: str,
-    agencies: list[AgencyIdentity],
-    settings: NodeSettings,
-    rpc_url: str,
-    expected_registry: str | None,
-    log: Console,
-) -> Deployment:
-    """Reuse the manifest's deployment when the chain still holds it; deploy (deployer allowed) otherwise."""
-    manifest = settings.data_dir / "deployment.json"
-    deployer = Account.from_key(deployer_key).address
-    existing = _read_deployment(manifest)
-    if existing is not None and existing.chain_id == w3.eth.chain_id and contracts_present(w3, existing):
-        if expected_registry is not None and existing.registry != expected_registry:
-            raise DeployError(
-                f"deployment.json's ConsortiumRegistry {existing.registry} is not the address the nodes' "
-                f"permissioning expects ({expected_registry})"
-            )
-        log.print(f"[green]✓[/] contracts already deployed (block {existing.deployment_block})")
-        return existing
-    if existing is not None:
-        log.print("[yellow]![/] the chain no longer has the deployed contracts: deploying again")
-        _archive_stale_service_data(settings.data_dir, log)
-    nonce = int(w3.eth.get_transaction_count(deployer, "pending"))
-    predicted = create_address(deployer, nonce)
-    if expected_registry is not None and predicted != expected_registry:
-        raise DeployError(
-            f"the registry would be created at {predicted} (deployer {deployer}, nonce {nonce}), but the nodes' "
-            f"permissioning points at {expected_registry}; deploy from a fresh deployer (nonce 0) or "
-            "regenerate the consortium files"
-        )
-    members = [MemberSpec(a.address, a.name, a.code, a.roles) for a in agencies]
-    deployment = deploy_contracts(w3, deployer_key, members, threshold=0, allowed_accounts=[deployer])
-    if deployment.registry != predicted:
-        raise DeployError(f"the registry was created at {deployment.registry}, not at {predicted}")
-    _write_deployment(manifest, deployment, rpc_url)
-    log.print(f"[green]✓[/] deployed ConsortiumRegistry {deployment.registry}, TraceAnchor {deployment.anchor}")
-    return deployment
 
 
 def run_deploy(
@@ -133,27 +70,17 @@ def run_deploy(
         w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
         chain_id = _wait_for_chain(w3, rpc_url, chain_wait_s)
         log.print(f"[green]✓[/] chain {chain_id} reachable at {rpc_url}")
-        agencies = load_or_create_agency_keys(settings.data_dir / "agency-keys.json")
-        deployment = _ensure_deployment(w3, deployer_key, agencies, settings, rpc_url, expected, log)
-        _fund_agencies(w3, deployer_key, agencies)
-
-        from certificate_service.pki import IssuerPKI  # the service's PKI lives with the service
-
-        pki = IssuerPKI.load_or_create(settings.data_dir)
-        ensure_issuer_fingerprint(rpc_url, deployment, agencies, pki.fingerprint_sha256, log)
         public_url = service_url or os.environ.get("TRACECHAIN_PUBLIC_URL") or (
             f"http://127.0.0.1:{settings.http_port}"
         )
-        write_private_json(
-            settings.data_dir / "demo-consortium.json",
-            demo_consortium_document(
-                rpc_url=rpc_url,
-                service_url=public_url.rstrip("/"),
-                chain_id=deployment.chain_id,
-                contracts={"ConsortiumRegistry": deployment.registry, "TraceAnchor": deployment.anchor},
-                agencies=agencies,
-                funder_private_key=deployer_key,
-            ),
+        provision(
+            w3,
+            rpc_url=rpc_url,
+            deployer_key=deployer_key,
+            data_dir=settings.data_dir,
+            service_url=public_url.rstrip("/"),
+            log=log,
+            expected_registry=expected,
         )
     except DeployError as exc:
         log.print(f"[red]✗[/] {exc}")

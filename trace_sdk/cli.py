@@ -137,6 +137,20 @@ def up() -> None:
 
 
 @app.command()
+def deploy(
+    expect_registry: Annotated[
+        str | None,
+        typer.Option("--expect-registry", help="Refuse unless ConsortiumRegistry lands at this address "
+                     "(the address the Besu nodes' account permissioning points at)."),
+    ] = None,
+) -> None:
+    """Prepare TRACECHAIN_RPC_URL once (deploy, seed, register the issuer) and exit — for containers/Besu."""
+    from chain_node.deploy_command import run_deploy
+
+    raise typer.Exit(run_deploy(expected_registry=expect_registry))
+
+
+@app.command()
 def submit(
     file: Annotated[Path, typer.Argument(help="Records, one JSON object per line (.jsonl).")],
     key_file: KeyFile = None,

@@ -12,9 +12,10 @@ variant a certificate hash / PDF SHA-256 names; before any PDF was downloaded, t
 memory the way the certificate service builds it. The upstream lots of the service's *current* lot-link
 graph are passed to the verifier, so a recall of any ancestor lot shows.
 
-HTTP status: 200 for a decided verdict (valid, revoked, recalled, invalid), 404 ``not_found``, 503 with the
-same JSON shape and ``"status": "error"`` when the chain (or another dependency) cannot be read (fail
-closed: ``valid`` is false and the affected checks say ``error``).
+HTTP status: 200 for a decided verdict (valid, revoked, recalled, invalid), 404 ``not_found``; 503 with the
+same JSON shape when the verdict is ``invalid`` only because checks could not be decided (chain, or another
+dependency, unreachable: the shared verifier fails closed, ``valid`` is false, those checks say ``error``,
+no check says ``invalid``) - the answer may be retried, and a forgery is never answered with 503.
 
 Caching: stored payloads (immutable) are kept by certificate hash; whole public answers are kept by
 (certificate hash, lot-link version, revocation/recall version) where the versions are read from the
@@ -87,7 +88,6 @@ MAX_TIMELINE_EVENTS = 100
 
 _CST = timezone(timedelta(hours=8), "CST")
 _HEX = frozenset("0123456789abcdef")
-_HTTP_STATUS = {"not_found": 404, "error": 503}
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +115,22 @@ class VerificationView:
 
     @property
     def status(self) -> str:
-        """The verdict: valid, revoked, recalled, invalid, not_found or error."""
+        """The verdict: valid, revoked, recalled, invalid or not_found."""
         return str(self.body["status"])
+
+    @property
+    def undecided(self) -> bool:
+        """Invalid only because checks could not be decided (a dependency was unreachable), not a forgery."""
+        return _undecided(self.body)
+
+
+def _undecided(body: Mapping[str, Any]) -> bool:
+    checks = body.get("checks") or ()
+    return (
+        body.get("status") == "invalid"
+        and any(c["status"] == "error" for c in checks)
+        and not any(c["status"] == "invalid" for c in checks)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,7 +364,7 @@ def _ancestors(session: Session, caches: _Caches, trace_code: Any, links: int) -
 def _public_body(result: VerificationResult, registry: Check) -> dict[str, Any]:
     """The verifier's JSON plus the registry check, desensitised; ``registry_match`` invalid = invalid."""
     data = result.to_json()
-    status = "invalid" if registry.status == "invalid" else data["status"]
+    status = "invalid" if registry.status == "invalid" or data["status"] == "error" else data["status"]
     certificate = data["certificate"]
     if isinstance(certificate.get("record"), dict):
         certificate["record"] = desensitize_record(
@@ -395,7 +409,8 @@ def _finish(body: dict[str, Any], verification: dict[str, Any] | None, warn_coun
             f"该证书已被公开查验 {verification['count']} 次（超过 {warn_count} 次），二维码或证书编号可能被复制，"
             "请核对产品、批次与包装是否一致，谨防假冒。"
         )
-    return VerificationView(_HTTP_STATUS.get(out["status"], 200), out)
+    status = 404 if out["status"] == "not_found" else 503 if _undecided(out) else 200
+    return VerificationView(status, out)
 
 
 def _count(session: Session, caches: _Caches, certificate_id: str, at: datetime) -> dict[str, Any] | None:
@@ -438,7 +453,7 @@ def verify_query(
             payload = _payload_for(session, context, caches, target, versions)
         except Unavailable as exc:
             message = f"暂时无法核验：{exc.message}"
-            body = _bare_body("error", "error", message, {"certificate_id": target.certificate_id})
+            body = _bare_body("invalid", "error", message, {"certificate_id": target.certificate_id})
         else:
             key = (payload.get("certificate_hash"), versions.links, versions.status)
             cached: dict[str, Any] | None = caches.results.get(key)
@@ -642,7 +657,7 @@ def verification_page(
             else "请输入正确的证书编号（20 位，如 7K2M9-QX4HR-PW3NV-8YJ0C）、0x 开头的哈希或证书 PDF 的 SHA-256。"
         )
         return VerificationPage(view=None, message=message, message_status=exc.status_code)
-    if view.status in ("not_found", "error") or (view.status == "invalid" and pdf is not None):
+    if view.status == "not_found" or view.undecided or (pdf is not None and view.status == "invalid"):
         return VerificationPage(view=view)
     upstream, downstream = _timelines(session, context, _get(view.body, "certificate", "trace_code"))
     return VerificationPage(view=view, upstream=upstream, downstream=downstream)

@@ -275,10 +275,10 @@ def test_consortium_deployer_refuses_an_unexpected_registry_address(services: di
     deployer = services["consortium-deployer"]
     assert _generated_dir_target(deployer) == GENERATED_MOUNT
     script = script_of(deployer)
-    assert "python -m chain_node.deploy_command" in script
+    assert "tracechain deploy" in script
     assert f'--expect-registry "$(cat {GENERATED_MOUNT}/registry-address)"' in script
     assert "TRACECHAIN_DEPLOYER_KEY" in script and "export TRACECHAIN_DEPLOYER_KEY" in script
-    assert services["deployer"]["command"] == ["python", "-m", "chain_node.deploy_command"]
+    assert services["deployer"]["command"] == ["tracechain", "deploy"]
 
 
 def _compose_command() -> list[str] | None:
@@ -313,3 +313,14 @@ def test_docker_compose_config_accepts_the_file(profile: str | None) -> None:
 def test_generated_files_stay_out_of_git(generator: ModuleType) -> None:
     assert generator.DEFAULT_OUT == REPO_ROOT / "consortium" / "generated"
     assert "consortium/generated/" in (REPO_ROOT / ".gitignore").read_text().splitlines()
+
+
+def test_operator_docs_match_the_compose_file(services: dict[str, dict[str, Any]]) -> None:
+    docs = (REPO_ROOT / "docs" / "consortium.md").read_text(encoding="utf-8")
+    assert services["besu-rpc"]["image"] in docs, "docs/consortium.md names the pinned Besu release"
+    for name in ("certificate-service", "consortium-service", "besu-rpc"):
+        port = published_ports(services[name])[0][1]
+        assert f"127.0.0.1:{port}" in docs, f"{name}'s port {port} in docs/consortium.md"
+    for command in ("docker compose up -d", "docker compose --profile consortium up -d",
+                    "python scripts/generate_consortium.py", "qbft_proposeValidatorVote", "transactionAllowed"):
+        assert command in docs, command

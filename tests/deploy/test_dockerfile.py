@@ -53,7 +53,7 @@ def test_cjk_font_is_installed_at_the_pinned_version() -> None:
 def test_dependencies_come_from_the_lock_then_the_project_without_deps() -> None:
     runs = _all("RUN")
     lock = next(i for i, r in enumerate(runs) if "pip install -r requirements.lock" in r)
-    project = next(i for i, r in enumerate(runs) if "pip install --no-deps ." in r)
+    project = next(i for i, r in enumerate(runs) if re.search(r"pip install --no-deps (\.|/src)(\s|$)", r))
     assert lock < project
     copies = " ".join(_all("COPY"))
     for path in ("requirements.lock", "pyproject.toml", "README.md", "contracts/build", "trace_sdk", "chain_node",

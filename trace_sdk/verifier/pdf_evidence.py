@@ -19,7 +19,9 @@ Validation settings, and why:
   would add cost and attack surface without changing the verdict.
 * The certificate is validated at the current time (no timestamp token is embedded).
 
-Hostile input never raises: every failure becomes a short English + Chinese line in ``problems``.
+Hostile input never raises: every failure becomes a short English + Chinese line in ``problems``. Inputs
+over :data:`MAX_PDF_BYTES` are refused unread, and pyHanko's default decode limits for untrusted documents
+bound stream decompression.
 """
 
 from __future__ import annotations
@@ -212,9 +214,7 @@ class _Inspection:
                 self._problem(f"signed revision unreadable ({_brief(exc)})", "无法读取签名所覆盖的版本")
         payload = self._payload(source)
 
-        if first is None:
-            if count:
-                self._problem("signature unreadable", "签名无法解析")
+        if first is None:  # no signature, or none readable (each already reported)
             return self._evidence(payload=payload, count=count)
         fingerprint, intact, entire, trusted = await self._check_signature(first)
         return self._evidence(

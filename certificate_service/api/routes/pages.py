@@ -53,9 +53,9 @@ VERDICTS: Mapping[str, tuple[str, str, str]] = {
     "recalled": ("已召回", "danger", "该批次或其上游批次已被监管部门召回，请停止销售和食用。"),
     "invalid": ("验证失败", "danger", "证书不可信：内容、签名或上链信息未通过核验，可能是伪造或被篡改的证书。"),
     "not_found": ("未找到", "muted", "没有找到对应的证书，请核对证书编号或哈希。"),
-    "error": ("暂时无法验证", "muted", "暂时无法连接区块链节点完成核验，请稍后再试。"),
+    "undecided": ("暂时无法验证", "muted", "暂时无法连接区块链节点完成核验，请稍后再试。"),
 }
-"""Status -> (verdict text, style, explanation)."""
+"""Status (or ``undecided``) -> (verdict text, style, explanation)."""
 
 CHECK_LABELS: Mapping[str, str] = {
     "payload_integrity": "证书数据完整性",

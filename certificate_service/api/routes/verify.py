@@ -50,7 +50,7 @@ class VerificationPublic(BaseModel):
     """A verification answer (also the body of 404 not_found and 503 error answers)."""
 
     valid: bool
-    status: str = Field(description="valid, revoked, recalled, invalid, not_found or error (chain unreachable)")
+    status: str = Field(description="valid, revoked, recalled, invalid or not_found")
     checks: list[CheckPublic]
     certificate: dict[str, Any] = Field(description="Public certificate fields: no contact, extensions, doc numbers.")
     anchor: dict[str, Any] | None = Field(description="tx_hash, block_number, block_time, agency, chain_id, contracts")
@@ -61,7 +61,10 @@ class VerificationPublic(BaseModel):
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"model": VerificationPublic, "description": "A decided verdict (valid, revoked, recalled, invalid)."},
     404: {"model": VerificationPublic, "description": "No such certificate (status not_found)."},
-    503: {"model": VerificationPublic, "description": "The chain cannot be read: status error, retry later."},
+    503: {
+        "model": VerificationPublic,
+        "description": "Invalid only because checks could not be decided (chain unreachable): retry later.",
+    },
 }
 
 
