@@ -17,6 +17,7 @@ from certificate_service.core.config import Settings, get_settings, read_deploym
 from certificate_service.db import create_db_engine, create_session_factory
 from certificate_service.errors import install_error_handlers
 from certificate_service.limits import BodySizeLimit
+from certificate_service.logging_setup import configure_logging
 from certificate_service.migrations import upgrade_database
 from certificate_service.pki import IssuerPKI
 from trace_sdk.verifier.chain_reader import ChainReader
@@ -52,7 +53,7 @@ def build_context(settings: Settings) -> ServiceContext:
 def create_app(settings: Settings | None = None, *, run_indexer: bool = True) -> FastAPI:
     """The FastAPI app; the chain indexer runs in a background thread unless ``run_indexer`` is False."""
     settings = settings or get_settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
