@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 _UPLOAD_CHUNK = 1000
+_MAX_REPLACEMENTS = 5
+# How nodes (Geth, Besu, Anvil) say a broadcast transaction is already in the pool, mined or replaced.
+_ALREADY_SEEN = ("already known", "already imported", "known transaction", "nonce too low", "underpriced")
 _T = TypeVar("_T")
 
 
@@ -368,7 +371,7 @@ class AgencyClient:
             if _is_connection_problem(exc):
                 raise
             # Already in the pool / already mined / replaced: the status check below decides.
-            if not any(s in text for s in ("already known", "nonce too low", "known transaction", "underpriced")):
+            if not any(s in text for s in _ALREADY_SEEN):
                 raise decode_revert(exc) from exc
 
     def _anchor(self, batch: BatchRow) -> None:
@@ -381,6 +384,7 @@ class AgencyClient:
             self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=None, gas_used=None)
             return
         bump = 1.0
+        replacements = 0
         while True:
             batch = self.outbox.batch(batch.id)
             chain_nonce = self._w3.eth.get_transaction_count(self.address, "latest")
@@ -411,7 +415,12 @@ class AgencyClient:
             if block is not None:
                 self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=None, gas_used=None)
                 return
-            # Stuck: replace it (same nonce, higher fee).
+            # Stuck: replace it (same nonce, higher fee), a bounded number of times.
+            replacements += 1
+            if replacements > _MAX_REPLACEMENTS:
+                raise ChainUnavailableError(
+                    f"anchoring transaction for root {batch.root} not mined after {replacements} attempts"
+                )
             bump *= 1.25
             assert batch.nonce is not None
             tx_hash, raw, price = self._sign_anchor(batch, nonce=batch.nonce, bump=bump)
