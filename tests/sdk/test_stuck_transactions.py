@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 from web3 import Web3
+from web3.exceptions import TransactionNotFound
 
 from chain_node.anvil import AnvilProcess, start_anvil
 from chain_node.deploy import MemberSpec, deploy_contracts
@@ -44,14 +45,19 @@ def _rpc(w3: Web3, method: str, *params: Any) -> Any:
     return response.get("result")
 
 
-def _wait_signed(client: AgencyClient, previous: str | None = None, timeout_s: float = 30) -> str:
-    """The tx hash of the batch once it is signed (and different from ``previous``)."""
+def _wait_signed(client: AgencyClient, w3: Web3, previous: str | None = None, timeout_s: float = 30) -> str:
+    """The tx hash of the batch once it is signed and broadcast (and different from ``previous``)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         batches = client.outbox.undelivered_batches(client.address)
-        if batches and batches[0].state == SIGNED and batches[0].tx_hash and batches[0].tx_hash != previous:
-            return batches[0].tx_hash
-        time.sleep(0.05)
+        tx_hash = batches[0].tx_hash if batches and batches[0].state == SIGNED else None
+        if tx_hash and tx_hash != previous:
+            try:
+                w3.eth.get_transaction(tx_hash)  # stored before it is broadcast: wait for the node to have it
+                return tx_hash
+            except TransactionNotFound:
+                pass
+        time.sleep(0.02)
     raise AssertionError("the anchoring transaction was never signed")
 
 
@@ -93,9 +99,9 @@ def test_a_dropped_transaction_is_replaced_and_anchors_once(
     _rpc(w3, "evm_setAutomine", False)
     try:
         thread, outcome = _submit_in_background(client, _records(sample_records, "dropped"))
-        first = _wait_signed(client)
+        first = _wait_signed(client, w3)
         _rpc(w3, "anvil_dropTransaction", first)
-        replacement = _wait_signed(client, previous=first)
+        replacement = _wait_signed(client, w3, previous=first)
     finally:
         _rpc(w3, "evm_setAutomine", True)
         _rpc(w3, "evm_mine")
@@ -104,7 +110,9 @@ def test_a_dropped_transaction_is_replaced_and_anchors_once(
     receipts = outcome[0]
     assert not isinstance(receipts, Exception), receipts
     assert replacement != first
-    assert {r.tx_hash for r in receipts} == {replacement}
+    (tx_hash,) = {r.tx_hash for r in receipts}
+    assert tx_hash != first  # the dropped one never made it
+    assert w3.eth.get_transaction_receipt(tx_hash)["status"] == 1  # the receipt names the tx that anchored
     assert _anchors(w3, deployment) == before + 1
     client.close()
 
@@ -121,7 +129,7 @@ def test_a_nonce_taken_by_another_transaction_is_re_signed(
     _rpc(w3, "evm_setAutomine", False)
     try:
         thread, outcome = _submit_in_background(client, _records(sample_records, "taken"))
-        first = _wait_signed(client)
+        first = _wait_signed(client, w3)
         nonce = w3.eth.get_transaction(first)["nonce"]
         _rpc(w3, "anvil_dropTransaction", first)
         # The same key spends that nonce elsewhere (another system sharing the agency key).

@@ -34,6 +34,7 @@ from trace_sdk.exceptions import (
     ChainError,
     ChainUnavailableError,
     ConflictError,
+    ContractRevertError,
     DeliveryPendingError,
     FieldError,
     NotMemberError,
@@ -379,54 +380,57 @@ class AgencyClient:
         self._chain_call("anchoring", lambda: self._anchor_once(batch))
 
     def _anchor_once(self, batch: BatchRow) -> None:
-        block = self._anchored_on_chain(batch)
-        if block is not None:
-            self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=None, gas_used=None)
-            return
-        bump = 1.0
-        replacements = 0
+        bump, replacements, stuck = 1.0, 0, False
         while True:
             batch = self.outbox.batch(batch.id)
-            chain_nonce = self._w3.eth.get_transaction_count(self.address, "latest")
-            if batch.state == SIGNED and batch.raw_tx and batch.nonce is not None and batch.nonce >= chain_nonce:
-                self._broadcast(batch.raw_tx)  # resume: the stored transaction, same nonce
-            else:  # never signed, or its nonce was used by another transaction: sign afresh
-                nonce = self._w3.eth.get_transaction_count(self.address, "pending")
-                tx_hash, raw, price = self._sign_anchor(batch, nonce=nonce, bump=bump)
-                self.outbox.mark_signed(batch.id, nonce=nonce, tx_hash=tx_hash, raw_tx=raw, gas_price=price)
-                self._broadcast(raw)
-                batch = self.outbox.batch(batch.id)
-            receipt = self._wait_for_receipt(batch)
-            if receipt is not None:
-                if receipt["status"] == 1:
-                    self.outbox.mark_anchored(
-                        batch.id,
-                        block_number=int(receipt["blockNumber"]),
-                        tx_hash=batch.tx_hash,
-                        gas_used=int(receipt["gasUsed"]),
-                    )
-                    return
-                block = self._anchored_on_chain(batch)
-                if block is not None:  # a replacement of ours got there first
-                    self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=None, gas_used=None)
-                    return
-                raise ChainError(f"anchoring transaction {batch.tx_hash} for root {batch.root} reverted")
             block = self._anchored_on_chain(batch)
-            if block is not None:
-                self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=None, gas_used=None)
+            if block is not None:  # by whichever of our transactions got there
+                self._record_anchored(batch, block)
                 return
-            # Stuck: replace it (same nonce, higher fee), a bounded number of times.
-            replacements += 1
-            if replacements > _MAX_REPLACEMENTS:
-                raise ChainUnavailableError(
-                    f"anchoring transaction for root {batch.root} not mined after {replacements} attempts"
-                )
-            bump *= 1.25
-            assert batch.nonce is not None
-            tx_hash, raw, price = self._sign_anchor(batch, nonce=batch.nonce, bump=bump)
-            log.warning("anchoring tx %s stuck; replacing with %s", batch.tx_hash, tx_hash)
-            self.outbox.mark_signed(batch.id, nonce=batch.nonce, tx_hash=tx_hash, raw_tx=raw, gas_price=price)
-            self._broadcast(raw)
+            latest = self._w3.eth.get_transaction_count(self.address, "latest")
+            ours_pending = batch.state == SIGNED and batch.raw_tx and batch.nonce is not None and batch.nonce >= latest
+            try:
+                if not ours_pending:  # never signed, or its nonce went to another transaction: sign afresh
+                    nonce = self._w3.eth.get_transaction_count(self.address, "pending")
+                    self._sign_and_send(batch, nonce=nonce, bump=bump)
+                elif stuck:  # same nonce, higher fee, a bounded number of times
+                    replacements += 1
+                    if replacements > _MAX_REPLACEMENTS:
+                        raise ChainUnavailableError(
+                            f"anchoring transaction for root {batch.root} not mined after {replacements} attempts"
+                        )
+                    bump *= 1.25
+                    log.warning("anchoring tx %s not mined; replacing it with a higher fee", batch.tx_hash)
+                    self._sign_and_send(batch, nonce=batch.nonce or 0, bump=bump)
+                else:  # resuming: the stored transaction, byte for byte
+                    self._broadcast(batch.raw_tx or b"")
+            except ContractRevertError:
+                if self._anchored_on_chain(batch) is not None:
+                    continue  # anchored meanwhile by a transaction of ours
+                raise
+            batch = self.outbox.batch(batch.id)
+            receipt = self._wait_for_receipt(batch)
+            if receipt is not None and receipt["status"] != 1 and self._anchored_on_chain(batch) is None:
+                raise ChainError(f"anchoring transaction {batch.tx_hash} for root {batch.root} reverted")
+            stuck = receipt is None
+
+    def _sign_and_send(self, batch: BatchRow, *, nonce: int, bump: float) -> None:
+        """Sign, store (before anything leaves the process), then broadcast."""
+        tx_hash, raw, price = self._sign_anchor(batch, nonce=nonce, bump=bump)
+        self.outbox.mark_signed(batch.id, nonce=nonce, tx_hash=tx_hash, raw_tx=raw, gas_price=price)
+        self._broadcast(raw)
+
+    def _record_anchored(self, batch: BatchRow, block: int) -> None:
+        """Mark the batch anchored with the transaction that really anchored it (from the event log)."""
+        anchor = self._contract("TraceAnchor")
+        logs = anchor.events.BatchAnchored().get_logs(
+            from_block=block, to_block=block, argument_filters={"root": bytes.fromhex(batch.root[2:])}
+        )
+        tx_hash = gas_used = None
+        if logs:
+            tx_hash = logs[0]["transactionHash"].to_0x_hex()
+            gas_used = int(self._w3.eth.get_transaction_receipt(tx_hash)["gasUsed"])
+        self.outbox.mark_anchored(batch.id, block_number=block, tx_hash=tx_hash, gas_used=gas_used)
 
     def _wait_for_receipt(self, batch: BatchRow) -> Any:
         deadline = time.monotonic() + self._tx_timeout_s
