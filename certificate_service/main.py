@@ -20,6 +20,7 @@ from certificate_service.limits import BodySizeLimit
 from certificate_service.logging_setup import configure_logging
 from certificate_service.migrations import upgrade_database
 from certificate_service.pki import IssuerPKI
+from certificate_service.services.deployment_stamp import ensure_deployment_stamp
 from trace_sdk.verifier.chain_reader import ChainReader
 
 __all__ = ["build_context", "create_app"]
@@ -37,12 +38,15 @@ def build_context(settings: Settings) -> ServiceContext:
     engine = create_db_engine(settings.DATABASE_URL)
     upgrade_database(engine)
     deployment = read_deployment(settings.deployment_path)
+    sessions = create_session_factory(engine)
+    with sessions() as session:
+        ensure_deployment_stamp(session=session, deployment=deployment)
     rpc_url = settings.RPC_URL or deployment.rpc_url
     w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 15}))
     return ServiceContext(
         settings=settings,
         engine=engine,
-        sessions=create_session_factory(engine),
+        sessions=sessions,
         deployment=deployment,
         w3=w3,
         pki=IssuerPKI.load_or_create(settings.DATA_DIR),

@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     ForeignKey,
@@ -328,3 +329,16 @@ class Enterprise(Base):
     name: Mapped[str] = mapped_column(String(128))
     token_sha256: Mapped[str] = mapped_column(String(SHA256), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DeploymentStamp(Base):
+    """The one chain deployment this database belongs to (a database never mixes two deployments)."""
+
+    __tablename__ = "deployment_stamp"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    chain_id: Mapped[int] = mapped_column(BigInteger)
+    registry_address: Mapped[str] = mapped_column(String(ADDRESS))
+    anchor_address: Mapped[str] = mapped_column(String(ADDRESS))
+    stamped_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -99,6 +99,7 @@ def test_read_deployment(tmp_path: Path) -> None:
 EXPECTED_TABLES = {
     "alembic_version",
     "chain_checkpoints",
+    "deployment_stamp",
     "chain_blocks",
     "chain_events",
     "members",
