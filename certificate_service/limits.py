@@ -20,6 +20,7 @@ def limit_path(path: str, max_bytes: int) -> None:
 
 
 def _key(path: str) -> str:
+    """The registry key of a path (trailing slash ignored)."""
     return path.rstrip("/") or "/"
 
 
@@ -36,6 +37,7 @@ class BodySizeLimit:
         self.per_path = per_path or {}
 
     def _limit(self, path: str) -> int:
+        """The body limit of requests to ``path``."""
         key = _key(path)
         if path in self.per_path or key in self.per_path:
             return self.per_path.get(path, self.per_path.get(key, self.max_bytes))

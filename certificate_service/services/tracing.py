@@ -126,6 +126,7 @@ class TraceGraph:
 
 
 def _check_trace_code(trace_code: str) -> str:
+    """``trace_code`` if it matches the schema's pattern; 400 otherwise."""
     if not _TRACE_CODE.match(trace_code):
         raise BadRequest(
             "trace_code must be 6 to 128 characters: letters, digits and . _ : / - (starting with a letter or digit)"
@@ -189,6 +190,7 @@ def _recall_state(session: Session, codes: list[str], known: Mapping[str, list[s
 
 
 def _iso(moment: datetime | None) -> str | None:
+    """ISO 8601 in Beijing time, to the second (None stays None)."""
     return moment.astimezone(_CST).isoformat(timespec="seconds") if moment is not None else None
 
 

@@ -29,11 +29,13 @@ masked (``9131****487L``); names of hidden fields are reduced to their top-level
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -85,6 +87,8 @@ REGISTRY_CHECK = "registry_match"
 RESULT_TTL_S = 60.0
 """Cached answers are recomputed at least this often (mutable chain facts such as agency names)."""
 MAX_TIMELINE_EVENTS = 100
+NO_FILE_TTL_S = 10.0
+"""How long "no stored default PDF yet" is believed before the database is asked again."""
 
 _CST = timezone(timedelta(hours=8), "CST")
 _HEX = frozenset("0123456789abcdef")
@@ -112,6 +116,15 @@ class VerificationView:
     http_status: int
     body: dict[str, Any]
     """``valid, status, checks, certificate, anchor, verification`` (+ ``warning``)."""
+    prefix: bytes | None = None
+    """The JSON of ``body`` without the counter and warning and without its closing brace (cached answers)."""
+
+    def json_bytes(self) -> bytes:
+        """``body`` as compact UTF-8 JSON (the cached part is not serialised again)."""
+        if self.prefix is None:
+            return _dumps(self.body)
+        tail = {key: self.body[key] for key in ("verification", "warning") if key in self.body}
+        return self.prefix + b"," + _dumps(tail)[1:]
 
     @property
     def status(self) -> str:
@@ -125,6 +138,7 @@ class VerificationView:
 
 
 def _undecided(body: Mapping[str, Any]) -> bool:
+    """Invalid only because checks could not be decided (no check found the certificate invalid)."""
     checks = body.get("checks") or ()
     return (
         body.get("status") == "invalid"
@@ -151,6 +165,24 @@ class VerificationPage:
     def http_status(self) -> int:
         """The status the page is served with (the answer's, or the message's)."""
         return self.view.http_status if self.view is not None else self.message_status
+
+
+@dataclass(frozen=True, slots=True)
+class _Answer:
+    """A cached public answer (without counter) and its JSON without the closing brace."""
+
+    body: dict[str, Any]
+    prefix: bytes
+
+
+def _dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, as Starlette's JSONResponse writes it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _answer(body: dict[str, Any]) -> _Answer:
+    """A body to cache, with its JSON serialised once."""
+    return _Answer(body, _dumps(body)[:-1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +214,17 @@ class _Caches:
     """Caches of one service context (one deployment, one database)."""
 
     def __init__(self) -> None:
+        """Empty caches."""
         self.targets = FactCache(65_536)  # (kind, value) -> _Target (positive answers only)
         self.facts = FactCache(65_536)  # certificate_id -> _Facts
         self.default_files = FactCache(65_536)  # certificate_id -> certificate hash of its stored default file
+        self.no_default_file = FactCache(65_536, ttl_seconds=NO_FILE_TTL_S)  # certificate_id -> True (none yet)
         self.payloads = FactCache(4_096)  # certificate hash -> stored payload
         self.built = FactCache(4_096, ttl_seconds=RESULT_TTL_S)  # (certificate_id, links) -> built payload
         self.lineage = FactCache(16_384)  # (trace_code, links) -> ancestor trace codes
-        self.results = FactCache(16_384, ttl_seconds=RESULT_TTL_S)  # (hash, links, status) -> public body
+        self.results = FactCache(16_384, ttl_seconds=RESULT_TTL_S)  # (hash, links, status) -> _Answer
         self.first_verified = FactCache(65_536)  # certificate_id -> first_verified_at (ISO, fixed once set)
+        self.sqlite_writer = threading.Lock()  # this process's counter writers queue here, not in SQLite's busy loop
 
 
 _CACHES: dict[int, _Caches] = {}
@@ -209,6 +244,7 @@ def _caches(context: ServiceContext) -> _Caches:
 
 
 def _is_hex(text: str) -> bool:
+    """Whether ``text`` is non-empty lowercase hexadecimal."""
     return bool(text) and all(c in _HEX for c in text)
 
 
@@ -218,15 +254,14 @@ def parse_query(query: str) -> ParsedQuery:
     if not text or len(text) > MAX_QUERY_CHARS:
         raise BadRequest(f"give a certificate id, a 0x hash or a PDF SHA-256 (at most {MAX_QUERY_CHARS} characters)")
     lowered = text.lower()
-    if lowered.startswith("0x"):
-        body = lowered[2:]
-        if len(body) == 64 and _is_hex(body):
-            return ParsedQuery("hash", "0x" + body)
-        raise BadRequest("a hash must be 0x followed by 64 hexadecimal digits", query=text[:80])
+    if lowered.startswith("0x") and len(lowered) == 66 and _is_hex(lowered[2:]):
+        return ParsedQuery("hash", lowered)
     if len(lowered) == 64 and _is_hex(lowered):
         return ParsedQuery("pdf_sha256", lowered)
-    certificate_id = normalize_certificate_id(text)
+    certificate_id = normalize_certificate_id(text)  # ids may start with "0X" too
     if certificate_id is None:
+        if lowered.startswith("0x"):
+            raise BadRequest("a hash must be 0x followed by 64 hexadecimal digits", query=text[:80])
         raise BadRequest(
             "not a certificate id (20 characters, e.g. 7K2M9-QX4HR-PW3NV-8YJ0C), a 0x hash or a PDF SHA-256",
             query=text[:80],
@@ -238,21 +273,24 @@ def parse_query(query: str) -> ParsedQuery:
 
 
 def _iso(moment: datetime) -> str:
+    """ISO 8601 in Beijing time, to the second."""
     return moment.astimezone(_CST).isoformat(timespec="seconds")
+
+
+# Written here because repositories/ has no "table versions" helper yet (see the report to the lead); built
+# once, so SQLAlchemy compiles it once.
+_VERSIONS = select(
+    select(func.max(LotLink.id)).scalar_subquery(),
+    select(func.count()).select_from(Revocation).scalar_subquery(),
+    select(func.max(Revocation.block_number)).scalar_subquery(),
+    select(func.count()).select_from(Recall).scalar_subquery(),
+    select(func.max(Recall.block_number)).scalar_subquery(),
+)
 
 
 def _read_versions(session: Session) -> _Versions:
     """Lot-link and revocation/recall versions, in one query."""
-    # Written here because repositories/ has no "table versions" helper yet (see the report to the lead).
-    row = session.execute(
-        select(
-            select(func.max(LotLink.id)).scalar_subquery(),
-            select(func.count()).select_from(Revocation).scalar_subquery(),
-            select(func.max(Revocation.block_number)).scalar_subquery(),
-            select(func.count()).select_from(Recall).scalar_subquery(),
-            select(func.max(Recall.block_number)).scalar_subquery(),
-        )
-    ).one()
+    row = session.connection().execute(_VERSIONS).one()
     links, revocations, revoked_at, recalls, recalled_at = (int(value or 0) for value in row)
     return _Versions(links, (revocations, revoked_at, recalls, recalled_at))
 
@@ -295,6 +333,7 @@ def _load(session: Session, certificate_id: str) -> tuple[Any, Record]:
 
 
 def _facts(session: Session, caches: _Caches, certificate_id: str) -> _Facts:
+    """The immutable facts of a certificate (cached after the first read)."""
     facts: _Facts | None = caches.facts.get(certificate_id)
     if facts is None:
         _certificate, record = _load(session, certificate_id)
@@ -326,7 +365,7 @@ def _payload_for(
         return _stored_payload(session, caches, target.file_certificate_hash)
     certificate_id = target.certificate_id
     file_hash: str | None = caches.default_files.get(certificate_id)
-    if file_hash is None:
+    if file_hash is None and not caches.no_default_file.get(certificate_id):
         facts = _facts(session, caches, certificate_id)
         stored = certificate_repo.get_certificate_file(
             session=session, certificate_id=certificate_id, variant=facts.default_variant
@@ -334,6 +373,8 @@ def _payload_for(
         if stored is not None:
             file_hash = stored.certificate_hash
             caches.default_files.put(certificate_id, file_hash)
+        else:
+            caches.no_default_file.put(certificate_id, True)
     if file_hash is not None:
         return _stored_payload(session, caches, file_hash)
     key = (certificate_id, versions.links)
@@ -392,6 +433,7 @@ def _bare_body(status: str, check_status: str, message: str, certificate: dict[s
 
 
 def _not_found(query: ParsedQuery) -> VerificationView:
+    """The 404 answer for a lookup that names no certificate."""
     certificate_id = query.value if query.kind == "certificate_id" else None
     body = _bare_body(
         "not_found", "invalid", f"未找到与 {query.value} 对应的证书", {"certificate_id": certificate_id}
@@ -401,8 +443,11 @@ def _not_found(query: ParsedQuery) -> VerificationView:
     return VerificationView(404, body)
 
 
-def _finish(body: dict[str, Any], verification: dict[str, Any] | None, warn_count: int) -> VerificationView:
+def _finish(
+    answer: _Answer | dict[str, Any], verification: dict[str, Any] | None, warn_count: int
+) -> VerificationView:
     """Attach the counter (and the copied-code warning) and pick the HTTP status."""
+    body, prefix = (answer.body, answer.prefix) if isinstance(answer, _Answer) else (answer, None)
     out = {**body, "verification": verification}
     if verification is not None and verification["count"] > warn_count:
         out["warning"] = (
@@ -410,12 +455,30 @@ def _finish(body: dict[str, Any], verification: dict[str, Any] | None, warn_coun
             "请核对产品、批次与包装是否一致，谨防假冒。"
         )
     status = 404 if out["status"] == "not_found" else 503 if _undecided(out) else 200
-    return VerificationView(status, out)
+    return VerificationView(status, out, prefix)
+
+
+@contextlib.contextmanager
+def _writer(session: Session, caches: _Caches) -> Iterator[None]:
+    """Start the counter's write transaction; on SQLite first queue on this process's writer lock.
+
+    SQLite admits one writer at a time and makes the others sleep and retry (busy timeout), which turns a
+    burst of verifications into long tail latencies; a lock hands the write over at once.
+    """
+    lock = caches.sqlite_writer if session.get_bind().dialect.name == "sqlite" else contextlib.nullcontext()
+    with lock:
+        begin_write(session)
+        yield
 
 
 def _count(session: Session, caches: _Caches, certificate_id: str, at: datetime) -> dict[str, Any] | None:
     """Count one public verification (atomic UPDATE); ``{count, first_verified_at}`` or None if unknown."""
-    begin_write(session)
+    with _writer(session, caches):
+        return _increment(session, caches, certificate_id, at)
+
+
+def _increment(session: Session, caches: _Caches, certificate_id: str, at: datetime) -> dict[str, Any] | None:
+    """The counter's UPDATE in the open write transaction, then COMMIT (ROLLBACK on failure)."""
     try:
         count = certificate_repo.record_verification(session=session, certificate_id=certificate_id, at=at)
         if count is None:
@@ -438,12 +501,58 @@ def _count(session: Session, caches: _Caches, certificate_id: str, at: datetime)
     return {"count": count, "first_verified_at": first}
 
 
+def _cached_key(caches: _Caches, target: _Target, versions: _Versions) -> tuple[Any, ...] | None:
+    """The answer cache key of ``target`` if every fact it needs is cached, else None."""
+    file_hash = target.file_certificate_hash or caches.default_files.get(target.certificate_id)
+    if file_hash is None:
+        if not caches.no_default_file.get(target.certificate_id):
+            return None
+        built: dict[str, Any] | None = caches.built.get((target.certificate_id, versions.links))
+        if built is None:
+            return None
+        file_hash = built.get("certificate_hash")
+    return (file_hash, versions.links, versions.status)
+
+
+def _cached_verification(
+    session: Session, context: ServiceContext, caches: _Caches, target: _Target, at: datetime
+) -> VerificationView | None:
+    """The hot path, one write transaction: table versions, a cached answer, the counter's UPDATE; or None."""
+    with _writer(session, caches):
+        try:
+            versions = _read_versions(session)
+            key = _cached_key(caches, target, versions)
+            answer: _Answer | None = caches.results.get(key) if key is not None else None
+            if answer is None:
+                session.rollback()
+                return None
+        except BaseException:
+            session.rollback()
+            raise
+        verification = _increment(session, caches, target.certificate_id, at)
+    if verification is None:
+        return None
+    return _finish(answer, verification, context.settings.VERIFY_WARN_COUNT)
+
+
 def verify_query(
-    *, session: Session, context: ServiceContext, query: str, now: datetime | None = None
+    *, context: ServiceContext, query: str, session: Session | None = None, now: datetime | None = None
 ) -> VerificationView:
-    """Verify the certificate ``query`` names and count the verification (400 for malformed input)."""
+    """Verify the certificate ``query`` names and count the verification (400 for malformed input).
+
+    Without ``session`` one is opened (and closed) here.
+    """
+    if session is None:
+        with context.sessions() as own:
+            return verify_query(context=context, query=query, session=own, now=now)
     parsed = parse_query(query)
     caches = _caches(context)
+    at = now or datetime.now(UTC)
+    known: _Target | None = caches.targets.get((parsed.kind, parsed.value))
+    if known is not None:
+        fast = _cached_verification(session, context, caches, known, at)
+        if fast is not None:
+            return fast
     try:
         target = _resolve(session, caches, parsed)
         if target is None:
@@ -453,24 +562,25 @@ def verify_query(
             payload = _payload_for(session, context, caches, target, versions)
         except Unavailable as exc:
             message = f"暂时无法核验：{exc.message}"
-            body = _bare_body("invalid", "error", message, {"certificate_id": target.certificate_id})
+            body: _Answer | dict[str, Any] = _bare_body(
+                "invalid", "error", message, {"certificate_id": target.certificate_id}
+            )
         else:
             key = (payload.get("certificate_hash"), versions.links, versions.status)
-            cached: dict[str, Any] | None = caches.results.get(key)
+            cached: _Answer | None = caches.results.get(key)
             if cached is None:
                 ancestors = _ancestors(session, caches, _get(payload, "record", "trace_code"), versions.links)
                 result = verify_payload(payload, context.chain, extra_upstream_trace_codes=ancestors)
                 message = f"证书 {target.certificate_id} 已在本平台登记，证书数据取自登记库"
-                registry = Check(REGISTRY_CHECK, "valid", message)
-                cached = _public_body(result, registry)
-                if not any(check["status"] == "error" for check in cached["checks"]):
+                cached = _answer(_public_body(result, Check(REGISTRY_CHECK, "valid", message)))
+                if not any(check["status"] == "error" for check in cached.body["checks"]):
                     caches.results.put(key, cached)
             body = cached
     except NotFound:
         return _not_found(parsed)
     finally:
         session.rollback()  # end the read transaction before the counter's write
-    verification = _count(session, caches, target.certificate_id, now or datetime.now(UTC))
+    verification = _count(session, caches, target.certificate_id, at)
     if verification is None:
         return _not_found(parsed)
     return _finish(body, verification, context.settings.VERIFY_WARN_COUNT)
@@ -480,6 +590,7 @@ def verify_query(
 
 
 def _get(value: Any, *keys: str) -> Any:
+    """``value[k1][k2]...``, or None where a level is missing or not an object."""
     for key in keys:
         if not isinstance(value, dict):
             return None
@@ -488,6 +599,7 @@ def _get(value: Any, *keys: str) -> Any:
 
 
 def _hash32(value: Any) -> str | None:
+    """``value`` as lowercase ``0x`` hex if it is a 32-byte hash, else None."""
     if isinstance(value, str) and value.lower().startswith("0x") and len(value) == 66 and _is_hex(value[2:].lower()):
         return value.lower()
     return None
@@ -587,6 +699,7 @@ def verify_upload(
 
 
 def _event_key(event: Mapping[str, Any]) -> tuple[int, str]:
+    """Sort key of a timeline event: its instant (unparseable times last)."""
     try:
         return 0, datetime.fromisoformat(str(event.get("event_time"))).astimezone(UTC).isoformat()
     except ValueError:
@@ -646,7 +759,7 @@ def verification_page(
         if pdf is not None:
             view = verify_upload(session=session, context=context, pdf=pdf, now=now)
         else:
-            view = verify_query(session=session, context=context, query=query or "", now=now)
+            view = verify_query(context=context, query=query or "", session=session, now=now)
     except PayloadTooLarge as exc:
         message = f"文件超过 {MAX_UPLOAD_BYTES // (1024 * 1024)} MB。证书 PDF 通常只有几十 KB，请确认选择的文件。"
         return VerificationPage(view=None, message=message, message_status=exc.status_code)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from eth_account import Account
 
+from tests.service.certificates_fixtures import make_record
 from tests.web.web_fixtures import (
     IMPORT_LOT,
     RETAIL_LOT,
@@ -25,10 +27,12 @@ OTHER_RETAIL_LOT = "DEMOS401285314800011"
 
 
 def _nodes(graph: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Nodes by trace code, in answer order."""
     return {node["trace_code"]: node for node in graph["nodes"]}
 
 
 def _edges(graph: dict[str, Any]) -> set[tuple[str, str]]:
+    """Edges as (from, to) pairs."""
     return {(edge["from"], edge["to"]) for edge in graph["edges"]}
 
 
@@ -96,6 +100,16 @@ def test_signed_requests_of_members_get_full_records(web_world: WebWorld) -> Non
     assert retail["certificate_id"] == world.receipts["DEMO-r000009"].certificate_id
     assert {e["uscc"] for e in nodes[RETAIL_LOT]["enterprises"]} >= {world.enterprise_of("DEMO-r000009")[0]}
     assert client.trace(RETAIL_LOT, "backward")["nodes"][-1]["trace_code"] == IMPORT_LOT
+
+    # GS1 Digital Link trace codes hold "/" and ":"; the SDK signs the percent-encoded path it sends.
+    gs1 = "01/06901234567892/10/LOT:7"
+    world.world.submit([make_record("gs1-1", gs1, inputs=[RETAIL_LOT], biz_step="serving")])
+    world.world.index()
+    signed = client.trace(gs1, "backward")
+    assert signed["view"] == "full" and [n["trace_code"] for n in signed["nodes"]][:2] == [gs1, RETAIL_LOT]
+    public = world.http.get(f"/api/v1/trace/{quote(gs1, safe='')}", params={"direction": "backward"}).json()
+    assert public["view"] == "public" and len(public["nodes"]) == 4
+    assert _nodes(client.trace(IMPORT_LOT, "forward"))[gs1]["records"][0]["record"]["record_id"] == "gs1-1"
 
 
 def test_trace_refusals(web_world: WebWorld) -> None:

@@ -71,6 +71,7 @@ def sample_records() -> list[dict[str, Any]]:
 
 
 def _private_values(value: Any) -> Iterator[str]:
+    """Every scalar value under ``value``, as text."""
     if isinstance(value, dict):
         for item in value.values():
             yield from _private_values(item)
@@ -188,6 +189,7 @@ def resigned(payload: dict[str, Any], pki: IssuerPKI, verify_url: str = "http://
 
 
 def _contents_span(pdf: bytes) -> tuple[int, int]:
+    """Byte span of the signature's /Contents hex string."""
     start = pdf.index(b"/Contents <")
     return start, pdf.index(b">", start + len(b"/Contents <")) + 1
 
@@ -253,6 +255,7 @@ def web_world_factory(cert_world_factory: Callable[..., CertWorld], monkeypatch:
     """Build a service (issuer registered) with an optional low copied-code warning threshold."""
 
     def build(*, warn_count: int | None = None) -> WebWorld:
+        """A started world."""
         if warn_count is not None:
             monkeypatch.setenv("TRACECHAIN_VERIFY_WARN_COUNT", str(warn_count))
         world = cert_world_factory()

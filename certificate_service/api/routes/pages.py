@@ -7,6 +7,7 @@ Content-Security-Policy that forbids anything else. What a page shows is the pub
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +38,7 @@ static_files = StaticFiles(directory=STATIC_DIR)
 limit_path("/verify", MAX_UPLOAD_BYTES + MULTIPART_SLACK)
 
 _CST = timezone(timedelta(hours=8), "CST")
+_CJK = re.compile(r"[\u4e00-\u9fff]")
 _HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; "
@@ -108,6 +110,15 @@ def region(code: Any) -> str:
     return labels.SHANGHAI_REGIONS.get(str(code), str(code)) if code else ""
 
 
+def zh(message: Any) -> str:
+    """The Chinese half of the verifier's bilingual ``english / 中文`` findings (other text as it is)."""
+    parts = []
+    for part in str(message or "").split("；"):
+        english, separator, chinese = part.rpartition(" / ")
+        parts.append(chinese if separator and english and _CJK.search(chinese) else part)
+    return "；".join(parts)
+
+
 def grouped_id(certificate_id: Any) -> str:
     """``7K2M9QX4HRPW3NV8YJ0C`` -> ``7K2M9-QX4HR-PW3NV-8YJ0C`` (as printed on certificates)."""
     text = str(certificate_id or "")
@@ -116,11 +127,12 @@ def grouped_id(certificate_id: Any) -> str:
 
 _env = Environment(loader=FileSystemLoader(TEMPLATES_DIR), autoescape=True, trim_blocks=True, lstrip_blocks=True)
 _env.globals.update(label=label, VERDICTS=VERDICTS, max_upload_mb=MAX_UPLOAD_BYTES // (1024 * 1024))
-_env.filters.update(cst=cst, region=region, grouped_id=grouped_id)
+_env.filters.update(cst=cst, region=region, grouped_id=grouped_id, zh=zh)
 templates = Jinja2Templates(env=_env)
 
 
 def _render(request: Request, name: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    """A template response with the pages' security headers."""
     root = request.scope.get("root_path", "").rstrip("/")
     return templates.TemplateResponse(
         request,
