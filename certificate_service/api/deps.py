@@ -13,7 +13,8 @@ from certificate_service.context import ServiceContext
 __all__ = ["ContextDep", "SessionDep"]
 
 
-def get_context(request: Request) -> ServiceContext:
+async def get_context(request: Request) -> ServiceContext:
+    """The process's ServiceContext (async: no worker-thread hop just to read app state)."""
     return request.app.state.context  # type: ignore[no-any-return]
 
 

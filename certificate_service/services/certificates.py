@@ -60,7 +60,9 @@ __all__ = [
     "CertificatePage",
     "CertificateSummary",
     "async_certificate_document",
+    "build_payload",
     "certificate_hash",
+    "disclosure_for",
     "embedded_payload",
     "list_certificates",
     "parse_hide",
@@ -210,7 +212,7 @@ def _hide_names(record: dict[str, Any], requested: Sequence[str]) -> list[str]:
     return [name for name in wanted if any(_covers(name, p) for p in paths)]
 
 
-def _disclosure(record: Record, requested: Sequence[str]) -> tuple[Disclosure, str]:
+def disclosure_for(record: Record, requested: Sequence[str]) -> tuple[Disclosure, str]:
     """The disclosure of ``record`` hiding ``requested`` (plus the always-hidden fields) and its variant."""
     disclosure = disclose(record.record, record.salts, _hide_names(record.record, requested))
     recomputed = record_hash_from_disclosure(
@@ -333,7 +335,7 @@ def _upstream_trace_codes(session: Session, trace_code: str) -> list[str]:
     return sorted(seen)
 
 
-def _payload(
+def build_payload(
     session: Session,
     context: ServiceContext,
     certificate: Certificate,
@@ -385,7 +387,7 @@ def _prepare(
     """The stored variant, or the payload of a variant not rendered yet (ends the read transaction)."""
     try:
         certificate, record = _owned(session, enterprise_uscc, certificate_id)
-        disclosure, variant = _disclosure(record, hide)
+        disclosure, variant = disclosure_for(record, hide)
         stored = certificate_repo.get_certificate_file(
             session=session, certificate_id=certificate.certificate_id, variant=variant, with_pdf=True
         )
@@ -393,7 +395,7 @@ def _prepare(
             return CertificateDocument(
                 stored.certificate_id, stored.variant, stored.certificate_hash, stored.pdf_sha256, stored.pdf
             )
-        payload = _payload(session, context, certificate, record, disclosure)
+        payload = build_payload(session, context, certificate, record, disclosure)
         verify_url = f"{context.settings.PUBLIC_URL}/verify/{certificate.certificate_id}"
         return _Draft(certificate.certificate_id, variant, payload, verify_url)
     finally:

@@ -337,7 +337,7 @@ def _facts(session: Session, caches: _Caches, certificate_id: str) -> _Facts:
     facts: _Facts | None = caches.facts.get(certificate_id)
     if facts is None:
         _certificate, record = _load(session, certificate_id)
-        _disclosure, variant = certificate_service._disclosure(record, [])
+        _disclosure, variant = certificate_service.disclosure_for(record, [])
         facts = _Facts(record.record_hash, record.trace_code, variant)
         caches.facts.put(certificate_id, facts)
     return facts
@@ -381,8 +381,8 @@ def _payload_for(
     payload: dict[str, Any] | None = caches.built.get(key)
     if payload is None:
         certificate, record = _load(session, certificate_id)
-        disclosure, _variant = certificate_service._disclosure(record, [])
-        payload = certificate_service._payload(session, context, certificate, record, disclosure)
+        disclosure, _variant = certificate_service.disclosure_for(record, [])
+        payload = certificate_service.build_payload(session, context, certificate, record, disclosure)
         caches.built.put(key, payload)
     return payload
 
