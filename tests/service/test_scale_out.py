@@ -53,7 +53,8 @@ def _chain_facts(consortium: Any, up_to: int) -> tuple[int, int]:
         "fromBlock": deployment.deployment_block,
         "toBlock": up_to,
     })
-    anchored = sum(1 for log in logs if log["address"] == deployment.anchor and len(log["topics"]) == 3)
+    batch_anchored = Web3.keccak(text="BatchAnchored(bytes32,address,uint256,uint8)")
+    anchored = sum(1 for log in logs if log["address"] == deployment.anchor and log["topics"][0] == batch_anchored)
     return len(logs), anchored
 
 
