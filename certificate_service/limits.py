@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
 __all__ = ["BodySizeLimit", "limit_path"]
 
 _PATH_LIMITS: dict[str, int] = {}
@@ -24,8 +26,15 @@ def _key(path: str) -> str:
     return path.rstrip("/") or "/"
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` while a body without Content-Length streams past the limit.
+
+    An HTTPException, so that FastAPI's body parsing (forms, JSON) lets it through as a 413 instead of
+    turning it into a 400 "error parsing the body".
+    """
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, f"request body exceeds the limit of {limit} bytes")
 
 
 class BodySizeLimit:
@@ -60,7 +69,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise _TooLarge
+                    raise _TooLarge(limit)
             return message  # type: ignore[no-any-return]
 
         try:

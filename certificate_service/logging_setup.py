@@ -1,4 +1,9 @@
-"""Structured logs: one JSON object per line, no secrets (keys, tokens and signatures are never logged)."""
+"""Structured logs: one JSON object per line.
+
+The service never logs secrets; as a second line of defence, tokens, bearer credentials, signatures and PEM
+private keys are masked whatever logged them. 32-byte hex values (tx hashes, roots, record hashes) stay
+readable: they identify things and are public on chain.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,13 @@ from typing import Any
 
 __all__ = ["JsonFormatter", "configure_logging"]
 
-# Anything that looks like a private key, a bearer token or a signature is masked, whatever logged it.
-_SECRET = re.compile(r"(0x[0-9a-fA-F]{64}(?![0-9a-fA-F])|tc_[A-Za-z0-9_-]{20,}|Bearer\s+\S+)")
+_SECRET = re.compile(
+    r"(-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----"  # PEM keys
+    r"|(?:0x)?[0-9a-fA-F]{130}(?![0-9a-fA-F])"  # 65-byte signatures
+    r"|tc_[A-Za-z0-9_-]{20,}"  # enterprise API tokens
+    r"|Bearer\s+\S+)",
+    re.DOTALL,
+)
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 

@@ -13,12 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trace_sdk.exceptions import (
-    ConflictError,
-    DeliveryPendingError,
-    TraceError,
-    ValidationError,
-)
+from trace_sdk.exceptions import ConflictError, FieldError, TraceError, ValidationError
+from trace_sdk.protocol.records import validate_records
 
 app = typer.Typer(
     rich_markup_mode="rich",
@@ -99,8 +95,9 @@ def _agency_client(key_file: Path | None, agency: str | None, service_url: str |
     return AgencyClient(service, rpc, _resolve_key(key_file, agency), outbox_path=outbox)
 
 
-def _print_errors(errors: list[Any]) -> None:
-    table = Table(title=f"{len(errors)} problem(s) — nothing was anchored", title_style="red")
+def _print_errors(errors: list[Any], *, anchored: bool = False) -> None:
+    outcome = "these records were not submitted" if anchored else "nothing was anchored"
+    table = Table(title=f"{len(errors)} problem(s) — {outcome}", title_style="red")
     for column in ("#", "record", "path", "message"):
         table.add_column(column, overflow="fold")
     for error in errors:
@@ -163,10 +160,17 @@ def submit(
 ) -> None:
     """Validate, anchor (one transaction per batch) and upload traceability records."""
     records = _read_jsonl(file)
+    if not skip_invalid:
+        try:  # the whole file first: one bad record means nothing is anchored
+            validate_records(records)
+        except ValidationError as exc:
+            _print_errors(exc.errors)
+            raise typer.Exit(1) from None
     client = _agency_client(key_file, agency, service_url, rpc_url, outbox)
     started = time.perf_counter()
     batches = max(1, -(-len(records) // batch_size))
     receipts: list[Any] = []
+    rejected: list[FieldError] = []
     failure: TraceError | None = None
     with Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -180,14 +184,16 @@ def submit(
                 receipts += client.submit(chunk, batch_size=batch_size, skip_invalid=skip_invalid)
             except ValidationError as exc:
                 receipts += getattr(exc, "receipts", [])
-                failure = ValidationError(
-                    [type(e)(e.index + start, e.record_id, e.path, e.message) for e in exc.errors]
-                )
-                if not skip_invalid:
-                    break
-            except (ConflictError, DeliveryPendingError, TraceError) as exc:
+                rejected += [FieldError(e.index + start, e.record_id, e.path, e.message) for e in exc.errors]
+            except ConflictError as exc:
+                receipts += getattr(exc, "receipts", [])
+                index = next((i for i, r in enumerate(chunk) if r.get("record_id") == exc.record_id), 0)
+                rejected.append(FieldError(start + index, exc.record_id, "record_id", str(exc)))
+            except TraceError as exc:  # chain/service unreachable, not a member…: stop, the outbox keeps the rest
                 receipts += getattr(exc, "receipts", [])
                 failure = exc
+                break
+            if rejected and not skip_invalid:
                 break
             progress.advance(rec_task, len(chunk))
             progress.advance(batch_task)
@@ -205,11 +211,12 @@ def submit(
         summary.add_row("records/s", f"{len(receipts) / duration:,.0f}")
     console.print(summary)
     client.close()
-    if isinstance(failure, ValidationError):
-        _print_errors(failure.errors)
-        raise typer.Exit(1)
+    if rejected:
+        _print_errors(rejected, anchored=bool(receipts))
     if failure is not None:
         raise _fail(str(failure))
+    if rejected:
+        raise typer.Exit(1)
 
 
 @outbox_app.command("status")

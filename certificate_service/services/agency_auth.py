@@ -27,7 +27,7 @@ def recover_signer(
         raise Unauthorized("request is not signed: X-TraceChain-Address, -Timestamp and -Signature are required")
     if not is_address(address):
         raise Unauthorized("X-TraceChain-Address is not an address")
-    if not timestamp.isdigit():
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Unauthorized("X-TraceChain-Timestamp must be a unix time in seconds")
     skew = abs((now or time.time()) - int(timestamp))
     if skew > MAX_CLOCK_SKEW_S:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from certificate_service.core.config import DeploymentError, DeploymentInfo
@@ -22,8 +23,13 @@ def ensure_deployment_stamp(*, session: Session, deployment: DeploymentInfo) -> 
             registry_address=deployment.registry_address,
             anchor_address=deployment.anchor_address,
         ))
-        session.commit()
-        return
+        try:
+            session.commit()
+            return
+        except IntegrityError:  # another worker stamped it first: compare with its stamp
+            session.rollback()
+            stamp = session.get(DeploymentStamp, 1)
+            assert stamp is not None
     ours = (deployment.chain_id, deployment.registry_address, deployment.anchor_address)
     if (stamp.chain_id, stamp.registry_address, stamp.anchor_address) != ours:
         raise DeploymentError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,8 @@ def test_submit_prints_a_summary_and_outbox_status_shows_delivery(
     result = runner.invoke(app, ["submit", str(_jsonl(tmp_path / "r.jsonl", records)), "--batch-size", "3",
                                  *_args(service, consortium, key_file, outbox)])
     assert result.exit_code == 0, result.output
-    assert "records accepted" in result.output and "│ 7" in result.output
-    assert "transactions" in result.output and "│ 3" in result.output  # 7 records in batches of 3
+    assert re.search(r"records accepted\s*│\s*7\s", result.output), result.output
+    assert re.search(r"transactions\s*│\s*3\s", result.output)  # 7 records in batches of 3
     status = runner.invoke(app, ["outbox", "status", *_args(service, consortium, key_file, outbox)])
     assert status.exit_code == 0, status.output
     assert "uploaded" in status.output and "waiting" not in status.output
@@ -127,3 +128,36 @@ def test_member_commands_run_a_governance_vote(consortium: Any, tmp_path: Path) 
     removal = runner.invoke(app, ["member", "propose-remove", newcomer.address, "--key-file", str(keys["agri"]),
                                   *common])
     assert removal.exit_code == 0, removal.output
+
+
+def test_a_bad_record_in_a_later_batch_stops_everything_before_anchoring(
+    service: ServiceProcess, consortium: Any, key_file: Path, tmp_path: Path, sample_records: list[dict[str, Any]]
+) -> None:
+    from web3 import Web3
+
+    records = copy.deepcopy(sample_records[:7])
+    for r in records:
+        r["record_id"] = "cli-late-" + r["record_id"]
+    records[6]["product"]["gtin"] = "6906900602670"
+    w3 = Web3(Web3.HTTPProvider(consortium.rpc_url))
+    before = w3.eth.get_transaction_count(consortium.address["customs"])
+    result = runner.invoke(app, ["submit", str(_jsonl(tmp_path / "late.jsonl", records)), "--batch-size", "3",
+                                 *_args(service, consortium, key_file, tmp_path / "o.sqlite3")], terminal_width=200)
+    assert result.exit_code == 1 and "product.gtin" in result.output and "nothing was anchored" in result.output
+    assert w3.eth.get_transaction_count(consortium.address["customs"]) == before
+
+
+def test_skip_invalid_reports_the_problems_of_every_batch(
+    service: ServiceProcess, consortium: Any, key_file: Path, tmp_path: Path, sample_records: list[dict[str, Any]]
+) -> None:
+    records = copy.deepcopy(sample_records[:7])
+    for r in records:
+        r["record_id"] = "cli-skip-" + r["record_id"]
+    records[1]["product"]["gtin"] = "6906900602670"
+    records[5]["event_type"] = "Shipment"
+    result = runner.invoke(app, ["submit", str(_jsonl(tmp_path / "skip.jsonl", records)), "--batch-size", "3",
+                                 "--skip-invalid", *_args(service, consortium, key_file, tmp_path / "o.sqlite3")],
+                           terminal_width=200)
+    assert result.exit_code == 1
+    assert "product.gtin" in result.output and "event_type" in result.output
+    assert re.search(r"records accepted\s*│\s*5\s", result.output), result.output

@@ -217,3 +217,40 @@ def test_the_same_record_id_with_other_content_is_a_conflict(
     assert response.status_code == 409
     assert response.json()["record_id"] == records[0]["record_id"]
     assert _count(database_url, Record, record_id=records[0]["record_id"]) == 1
+
+
+@pytest.mark.parametrize("timestamp", ["\u00b2", "9" * 400, "1" * 5000, "-5", "12.5"])
+def test_a_garbage_timestamp_header_is_401_not_500(
+    api: TestClient, consortium: Any, timestamp: str
+) -> None:
+    customs = Account.from_key(consortium.keys["customs"])
+    headers = {
+        "X-TraceChain-Address": customs.address,
+        "X-TraceChain-Timestamp": timestamp.encode("latin-1"),  # header bytes, as a raw client may send them
+        "X-TraceChain-Signature": "0x" + "00" * 65,
+        "Content-Type": "application/json",
+    }
+    response = api.post("/api/v1/batches", content=b"{}", headers=headers)
+    assert response.status_code == 401
+    assert "unix time" in response.json()["message"]
+
+
+def test_a_streamed_body_over_the_limit_is_413(database_url: str, consortium: Any, tmp_path: Path) -> None:
+    data_dir = tmp_path / "limited"
+    write_deployment(data_dir, consortium.deployment, consortium.rpc_url)
+    settings = Settings(DATA_DIR=data_dir, DATABASE_URL=database_url, RPC_URL=consortium.rpc_url, MAX_BODY_BYTES=4096)
+
+    def chunks(total: int, boundary: bytes | None = None) -> Iterator[bytes]:
+        if boundary:
+            yield b"--" + boundary + b'\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n'
+        for _ in range(total // 1024):
+            yield b"x" * 1024  # no Content-Length: the client streams it chunked
+
+    with TestClient(create_app(settings, run_indexer=False)) as client:
+        raw = client.post("/api/v1/batches", content=chunks(64 * 1024), headers={"Content-Type": "application/json"})
+        assert raw.status_code == 413 and raw.json()["error"] == "payload_too_large"
+        upload = client.post(
+            "/api/v1/verify", content=chunks(6 * 1024 * 1024, b"xyz"),
+            headers={"Content-Type": "multipart/form-data; boundary=xyz"},
+        )
+        assert upload.status_code == 413 and upload.json()["error"] == "payload_too_large"

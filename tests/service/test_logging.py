@@ -20,10 +20,14 @@ def test_log_lines_are_json_with_level_logger_and_extra_fields() -> None:
     assert entry["logger"] == "certificate_service" and entry["block"] == 44
 
 
-def test_keys_tokens_and_bearer_headers_are_masked() -> None:
-    key = "0x" + "ab" * 32
+def test_tokens_signatures_and_pem_keys_are_masked_but_hashes_stay_readable() -> None:
+    signature = "0x" + "cd" * 65
     token = "tc_" + "x" * 43
-    entry = _format("loaded %s and %s; header Bearer %s", key, token, token, secret_extra=key)
+    pem = "-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMG\n-----END PRIVATE KEY-----"
+    tx_hash = "0x" + "ab" * 32
+    entry = _format("sig %s token %s header Bearer %s key %s tx %s", signature, token, token, pem, tx_hash,
+                    secret_extra=signature)
     text = json.dumps(entry)
-    assert key not in text and token not in text
-    assert "0xabab…" in entry["message"]
+    for secret in (signature, token, "MIGHAgEAMBMG"):
+        assert secret not in text
+    assert tx_hash in entry["message"]
