@@ -36,6 +36,7 @@ from certificate_service.repositories import anchors as anchor_repo
 from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import members as member_repo
 from certificate_service.repositories import records as record_repo
+from certificate_service.services.tracing import ancestor_trace_codes
 from trace_sdk.exceptions import ChainError
 from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import normalize_certificate_id
@@ -79,7 +80,6 @@ ROLE_ISSUER = 4
 
 _MAX_HIDE_NAMES = 64
 _MAX_HIDE_NAME_CHARS = 256
-_MAX_LINEAGE = 10_000
 # Widest UTC offset a timestamp may carry: pre-filters the indexed UTC column before the local-date test.
 _MAX_OFFSET = timedelta(hours=24)
 _BATCH_ANCHORED_TOPIC = to_hex(keccak256(b"BatchAnchored(bytes32,address,uint256,uint8)"))
@@ -321,20 +321,6 @@ def _issuer(session: Session, context: ServiceContext) -> dict[str, str]:
     )
 
 
-def _upstream_trace_codes(session: Session, trace_code: str) -> list[str]:
-    """Every lot ``trace_code`` descends from, transitively, through the known lot links."""
-    seen: set[str] = set()
-    frontier = [trace_code]
-    while frontier and len(seen) < _MAX_LINEAGE:
-        code = frontier.pop()
-        for link in record_repo.list_input_links(session=session, trace_code=code):
-            parent = link.from_trace_code
-            if parent != trace_code and parent not in seen:
-                seen.add(parent)
-                frontier.append(parent)
-    return sorted(seen)
-
-
 def build_payload(
     session: Session,
     context: ServiceContext,
@@ -358,7 +344,7 @@ def build_payload(
         },
         "anchor": _anchor(session, context, record),
         "issuer": _issuer(session, context),
-        "lineage": {"upstream_trace_codes": _upstream_trace_codes(session, record.trace_code)},
+        "lineage": {"upstream_trace_codes": ancestor_trace_codes(session, record.trace_code)},
     }
     payload["certificate_hash"] = certificate_hash(payload)
     return payload

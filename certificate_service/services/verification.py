@@ -405,7 +405,7 @@ def _ancestors(session: Session, caches: _Caches, trace_code: Any, links: int) -
 def _public_body(result: VerificationResult, registry: Check) -> dict[str, Any]:
     """The verifier's JSON plus the registry check, desensitised; ``registry_match`` invalid = invalid."""
     data = result.to_json()
-    status = "invalid" if registry.status == "invalid" or data["status"] == "error" else data["status"]
+    status = "invalid" if registry.status == "invalid" else data["status"]
     certificate = data["certificate"]
     if isinstance(certificate.get("record"), dict):
         certificate["record"] = desensitize_record(

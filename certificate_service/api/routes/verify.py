@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, File, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from certificate_service.api.deps import ContextDep, SessionDep
-from certificate_service.context import ServiceContext
 from certificate_service.errors import PayloadTooLarge
 from certificate_service.limits import limit_path
 from certificate_service.services.verification import MAX_UPLOAD_BYTES, verify_query, verify_upload
@@ -80,13 +79,8 @@ def read_upload(file: UploadFile) -> bytes:
     return data
 
 
-async def _context(request: Request) -> ServiceContext:
-    """The service context, read on the event loop (a sync dependency would cost a worker-thread hop)."""
-    return request.app.state.context  # type: ignore[no-any-return]
-
-
 @router.get("/{query}", response_class=JSONResponse, responses=_RESPONSES)
-async def verify_lookup(query: str, context: Annotated[ServiceContext, Depends(_context)]) -> Response:
+async def verify_lookup(query: str, context: ContextDep) -> Response:
     """Verify by certificate id (typed forms accepted), 0x certificate/record hash, or PDF SHA-256; counts it."""
     # The hot path: one worker-thread hop for the whole lookup (it opens its own database session).
     view = await run_in_threadpool(verify_query, context=context, query=query)
