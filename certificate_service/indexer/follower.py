@@ -37,6 +37,7 @@ from certificate_service.core.config import DeploymentInfo
 from certificate_service.db.engine import begin_write, sqlite_path
 from certificate_service.db.models import Member
 from certificate_service.repositories import anchors, chain, members
+from trace_sdk.client.contracts import ROLES
 
 __all__ = [
     "ANCHOR_EVENTS",
@@ -58,7 +59,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-ROLE_MEMBER, ROLE_REGULATOR, ROLE_ISSUER = 1, 2, 4
+ROLE_MEMBER, ROLE_REGULATOR, ROLE_ISSUER = ROLES["MEMBER"], ROLES["REGULATOR"], ROLES["ISSUER"]
 
 # The events of docs/interfaces.md, per contract.
 REGISTRY_EVENTS: tuple[str, ...] = (

@@ -9,13 +9,13 @@ from eth_account.messages import encode_defunct
 from eth_utils import is_address, to_checksum_address
 
 from certificate_service.errors import Forbidden, Unauthorized, Unavailable
+from trace_sdk.client.contracts import ROLES
 from trace_sdk.exceptions import ChainUnavailableError
 from trace_sdk.protocol.request_signing import MAX_CLOCK_SKEW_S, request_message
 from trace_sdk.verifier.chain_reader import ChainReader
 
 __all__ = ["authenticate_agency", "recover_signer"]
 
-MEMBER = 1
 
 
 def recover_signer(
@@ -45,7 +45,7 @@ def recover_signer(
 def authenticate_agency(chain: ChainReader, signer: str) -> str:
     """Require the signer to be an active MEMBER right now, read from the chain (fail closed)."""
     try:
-        is_member = chain.has_role(signer, MEMBER)
+        is_member = chain.has_role(signer, ROLES["MEMBER"])
     except ChainUnavailableError as exc:
         raise Unavailable(f"cannot check membership: {exc}") from None
     if not is_member:

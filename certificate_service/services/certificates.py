@@ -37,6 +37,7 @@ from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import members as member_repo
 from certificate_service.repositories import records as record_repo
 from certificate_service.services.tracing import ancestor_trace_codes
+from trace_sdk.client.contracts import ROLES
 from trace_sdk.exceptions import ChainError
 from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import normalize_certificate_id
@@ -76,7 +77,7 @@ NEVER_HIDDEN: tuple[str, ...] = ("schema", "record_id", "trace_code", "enterpris
 """What identifies the record and its owner: always disclosed."""
 MAX_LIST_LIMIT = 200
 CHINA_STANDARD_TIME = timezone(timedelta(hours=8), "CST")
-ROLE_ISSUER = 4
+ROLE_ISSUER = ROLES["ISSUER"]
 
 _MAX_HIDE_NAMES = 64
 _MAX_HIDE_NAME_CHARS = 256
