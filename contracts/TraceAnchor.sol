@@ -18,7 +18,6 @@ contract TraceAnchor is ITraceAnchor {
 
     struct Revocation {
         uint64 timestamp;
-        bytes32 root;
         string reason;
     }
 
@@ -31,7 +30,10 @@ contract TraceAnchor is ITraceAnchor {
     IConsortiumRegistry private immutable _registry;
 
     mapping(bytes32 root => uint256 packed) private _batches;
-    mapping(bytes32 recordHash => Revocation) private _revocations;
+    /// @dev Keyed by the batch the revocation was proven against as well as the record: the permission check
+    /// covers that batch only, so a record hash alone would let any member revoke another agency's record by
+    /// anchoring a root of its own that contains the victim's (public) leaf.
+    mapping(bytes32 root => mapping(bytes32 recordHash => Revocation)) private _revocations;
     mapping(bytes32 traceCodeHash => Recall) private _recalls;
 
     /**
@@ -62,15 +64,16 @@ contract TraceAnchor is ITraceAnchor {
     }
 
     /**
-     * @dev Revokes `recordHash`, a record of the batch `root`, proven with the sorted-pair Merkle `proof`
-     * of the leaf keccak256(recordHash).
+     * @dev Revokes `recordHash` as a record of the batch `root`, proven with the sorted-pair Merkle `proof`
+     * of the leaf keccak256(recordHash). The revocation holds for (`root`, `recordHash`) only: revoking under one
+     * root never marks the same record hash revoked under another root.
      *
      * Requirements:
      *
      * - `root` was anchored.
      * - The caller is an active MEMBER with the identity of the anchoring agency (a rotated key may revoke),
      *   or an active REGULATOR.
-     * - `recordHash` was not revoked before and `proof` is valid.
+     * - `recordHash` was not revoked under `root` before and `proof` is valid.
      *
      * Emits a {RecordRevoked} event.
      */
@@ -80,7 +83,7 @@ contract TraceAnchor is ITraceAnchor {
         uint256 packed = _batches[root];
         if (packed == 0) revert TraceAnchorUnknownRoot(root);
         if (!_mayRevoke(msg.sender, address(uint160(packed)))) revert TraceAnchorUnauthorizedRevoker(msg.sender, root);
-        if (_revocations[recordHash].timestamp != 0) revert TraceAnchorAlreadyRevoked(recordHash);
+        if (_revocations[root][recordHash].timestamp != 0) revert TraceAnchorAlreadyRevoked(root, recordHash);
         if (!MerkleProofLib.verifyCalldata(proof, root, keccak256(abi.encodePacked(recordHash)))) {
             revert TraceAnchorInvalidProof(root, recordHash);
         }
@@ -118,14 +121,15 @@ contract TraceAnchor is ITraceAnchor {
         schemaVersion = uint8(packed >> 248);
     }
 
-    /// @dev The revocation of `recordHash`; `revoked` is false (and the rest zero) if it was never revoked.
-    function revocation(bytes32 recordHash)
+    /// @dev The revocation of `recordHash` as a record of the batch `root`; `revoked` is false (and the rest
+    /// zero) if it was never revoked under that root.
+    function revocation(bytes32 root, bytes32 recordHash)
         external
         view
-        returns (bool revoked, uint64 timestamp, bytes32 root, string memory reason)
+        returns (bool revoked, uint64 timestamp, string memory reason)
     {
-        Revocation storage r = _revocations[recordHash];
-        return (r.timestamp != 0, r.timestamp, r.root, r.reason);
+        Revocation storage r = _revocations[root][recordHash];
+        return (r.timestamp != 0, r.timestamp, r.reason);
     }
 
     /// @dev The recall of `traceCodeHash`; `recalled` is false (and the rest zero) if it was never recalled.
@@ -161,7 +165,7 @@ contract TraceAnchor is ITraceAnchor {
 
     /// @dev Stores a revocation without access control.
     function _revokeRecord(address revokedBy, bytes32 root, bytes32 recordHash, string calldata reason) private {
-        _revocations[recordHash] = Revocation(uint64(block.timestamp), root, reason);
+        _revocations[root][recordHash] = Revocation(uint64(block.timestamp), reason);
         emit RecordRevoked(root, recordHash, revokedBy, reason);
     }
 

@@ -204,13 +204,17 @@ class Batch(Base):
 
 
 class Revocation(Base):
-    """A record revoked on chain."""
+    """A record revoked on chain, keyed like the contract by (batch root, record hash).
+
+    A revocation only speaks for the batch it was proven against: any member can anchor a root of its own that
+    contains another agency's (public) leaf and revoke it there, which must not revoke the record's own batch.
+    """
 
     __tablename__ = "revocations"
-    __table_args__ = (Index(None, "root"), Index(None, "block_number"))
+    __table_args__ = (Index(None, "block_number"),)
 
+    root: Mapped[str] = mapped_column(String(HASH32), primary_key=True)
     record_hash: Mapped[str] = mapped_column(String(HASH32), primary_key=True)
-    root: Mapped[str] = mapped_column(String(HASH32))
     reason: Mapped[str] = mapped_column(Text)
     revoked_by: Mapped[str] = mapped_column(String(ADDRESS))
     block_number: Mapped[int] = mapped_column(BigInteger)

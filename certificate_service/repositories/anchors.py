@@ -97,21 +97,24 @@ def add_revocation(
     return revocation
 
 
-def get_revocation(*, session: Session, record_hash: str) -> Revocation | None:
-    """The revocation of ``record_hash``, if revoked."""
-    return session.get(Revocation, normalize_hash32(record_hash))
+def get_revocation(*, session: Session, root: str, record_hash: str) -> Revocation | None:
+    """The revocation of ``record_hash`` as a record of the batch ``root``, if revoked under that root.
+
+    A revocation under any other root does not count (any member can anchor its own root with this leaf).
+    """
+    return session.get(Revocation, (normalize_hash32(root), normalize_hash32(record_hash)))
 
 
 def list_revocations(*, session: Session, root: str | None = None) -> Sequence[Revocation]:
     """Revocations in chain order, optionally of one batch."""
-    query = select(Revocation).order_by(Revocation.block_number, Revocation.record_hash)
+    query = select(Revocation).order_by(Revocation.block_number, Revocation.root, Revocation.record_hash)
     if root is not None:
         query = query.where(Revocation.root == normalize_hash32(root))
     return session.scalars(query).all()
 
 
 def count_revocations(*, session: Session) -> int:
-    """The number of revoked records."""
+    """The number of revocations (one per revoked root and record hash)."""
     return int(session.scalar(select(func.count()).select_from(Revocation)) or 0)
 
 

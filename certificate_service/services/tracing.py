@@ -196,7 +196,12 @@ def _iso(moment: datetime | None) -> str | None:
 
 def _record_entry(session: Session, row: Record, *, full: bool) -> dict[str, Any]:
     """One record of a node: complete for agencies, desensitised for the public."""
-    revocation = anchor_repo.get_revocation(session=session, record_hash=row.record_hash)
+    # Only a revocation under the record's own batch counts (a record not yet anchored has none).
+    revocation = (
+        anchor_repo.get_revocation(session=session, root=row.root, record_hash=row.record_hash)
+        if row.root is not None
+        else None
+    )
     revoked = (
         {"reason": revocation.reason, "revoked_at": _iso(revocation.block_time), "tx_hash": revocation.tx_hash}
         if revocation is not None

@@ -45,8 +45,8 @@ interface ITraceAnchor {
     /// @dev The account is neither the anchoring agency nor an active regulator.
     error TraceAnchorUnauthorizedRevoker(address account, bytes32 root);
 
-    /// @dev The record was already revoked.
-    error TraceAnchorAlreadyRevoked(bytes32 recordHash);
+    /// @dev The record was already revoked under the batch `root`.
+    error TraceAnchorAlreadyRevoked(bytes32 root, bytes32 recordHash);
 
     /// @dev The trace code hash is zero.
     error TraceAnchorZeroTraceCodeHash();
@@ -60,7 +60,12 @@ interface ITraceAnchor {
     /// @dev Anchors a batch root; only an active MEMBER.
     function anchorBatch(bytes32 root, uint24 count, uint8 schemaVersion) external;
 
-    /// @dev Revokes one record of an anchored batch, proven by a Merkle proof.
+    /**
+     * @dev Revokes `recordHash` as a record of the anchored batch `root`, proven by the sorted-pair Merkle
+     * `proof` of the leaf keccak256(recordHash). Only the agency that anchored `root` (any active key of its
+     * identity) or an active REGULATOR may revoke. The revocation is stored under (`root`, `recordHash`): it
+     * says nothing about the same record hash under another root.
+     */
     function revokeRecord(bytes32 root, bytes32 recordHash, bytes32[] calldata proof, string calldata reason)
         external;
 
@@ -73,11 +78,16 @@ interface ITraceAnchor {
         view
         returns (address agency, uint32 blockNumber, uint32 timestamp, uint24 count, uint8 schemaVersion);
 
-    /// @dev The revocation of a record (revoked is false if none).
-    function revocation(bytes32 recordHash)
+    /**
+     * @dev The revocation of `recordHash` as a record of the batch `root`.
+     * @return revoked Whether the record was revoked under `root` (false, and the rest zero, if not).
+     * @return timestamp Unix time (seconds) of the revoking block.
+     * @return reason Reason given by the revoker.
+     */
+    function revocation(bytes32 root, bytes32 recordHash)
         external
         view
-        returns (bool revoked, uint64 timestamp, bytes32 root, string memory reason);
+        returns (bool revoked, uint64 timestamp, string memory reason);
 
     /// @dev The recall of a lot (recalled is false if none).
     function recall(bytes32 traceCodeHash)

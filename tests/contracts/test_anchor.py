@@ -107,10 +107,11 @@ def test_revoke_by_anchoring_agency(consortium: Consortium) -> None:
     )
     print(f"\nrevokeRecord gas used (5 leaves, 3-node proof): {receipt['gasUsed']}")
     block = c.w3.eth.get_block(receipt["blockNumber"])
-    assert c.anchor.functions.revocation(records[3]).call() == [
-        True, block["timestamp"], tree.root, "标签错误 wrong label"
+    assert c.anchor.functions.revocation(tree.root, records[3]).call() == [
+        True, block["timestamp"], "标签错误 wrong label"
     ]
-    assert c.anchor.functions.revocation(records[2]).call() == [False, 0, b"\x00" * 32, ""]
+    assert c.anchor.functions.revocation(tree.root, records[2]).call() == [False, 0, ""]
+    assert c.anchor.functions.revocation(keccak256(b"another root"), records[3]).call() == [False, 0, ""]
     (event,) = c.anchor.events.RecordRevoked().process_receipt(receipt, errors=DISCARD)
     assert dict(event["args"]) == {
         "root": tree.root, "recordHash": records[3], "revokedBy": c.members[2].address,
@@ -118,7 +119,35 @@ def test_revoke_by_anchoring_agency(consortium: Consortium) -> None:
     }
     with pytest.raises(ContractRevertError) as excinfo:
         c.send(c.members[2], c.anchor.functions.revokeRecord(tree.root, records[3], tree.proof(3), "again"))
-    assert (excinfo.value.error_name, excinfo.value.args) == ("TraceAnchorAlreadyRevoked", ("0x" + records[3].hex(),))
+    assert (excinfo.value.error_name, excinfo.value.args) == (
+        "TraceAnchorAlreadyRevoked", ("0x" + tree.root.hex(), "0x" + records[3].hex())
+    )
+
+
+def test_member_cannot_revoke_another_agencys_record_through_its_own_root(consortium: Consortium) -> None:
+    """Regression: revocations were keyed by record hash alone, so B could revoke A's record via B's root."""
+    c = consortium
+    victim_tree, victim_records = _anchor_tree(c, 2, tag="victim-")
+    target = victim_records[1]
+    # B anchors a root of its own that contains A's (public) leaf, and revokes it under that root.
+    attacker_records = [target, *_record_hashes(2, "attacker-")]
+    attacker_tree = MerkleTree([leaf_hash(r) for r in attacker_records])
+    c.send(c.members[3], c.anchor.functions.anchorBatch(attacker_tree.root, len(attacker_records), 1))
+    c.send(c.members[3], c.anchor.functions.revokeRecord(attacker_tree.root, target, attacker_tree.proof(0), "hijack"))
+    assert c.anchor.functions.revocation(attacker_tree.root, target).call()[0]
+    # A's record under A's root is untouched ...
+    assert c.anchor.functions.revocation(victim_tree.root, target).call() == [False, 0, ""]
+    # ... B still cannot revoke under A's root ...
+    with pytest.raises(ContractRevertError) as excinfo:
+        c.send(c.members[3], c.anchor.functions.revokeRecord(victim_tree.root, target, victim_tree.proof(1), "x"))
+    assert excinfo.value.error_name == "TraceAnchorUnauthorizedRevoker"
+    # ... and A can still revoke it under its own root, with its own reason.
+    receipt = c.send(
+        c.members[2], c.anchor.functions.revokeRecord(victim_tree.root, target, victim_tree.proof(1), "A's reason")
+    )
+    block = c.w3.eth.get_block(receipt["blockNumber"])
+    assert c.anchor.functions.revocation(victim_tree.root, target).call() == [True, block["timestamp"], "A's reason"]
+    assert c.anchor.functions.revocation(attacker_tree.root, target).call()[2] == "hijack"
 
 
 def test_revoke_with_bad_proof(consortium: Consortium) -> None:
@@ -158,7 +187,7 @@ def test_revoke_by_regulator(consortium: Consortium) -> None:
     c = consortium
     tree, records = _anchor_tree(c, 2)
     c.send(c.regulator, c.anchor.functions.revokeRecord(tree.root, records[1], tree.proof(1), "regulator order"))
-    assert c.anchor.functions.revocation(records[1]).call()[0]
+    assert c.anchor.functions.revocation(tree.root, records[1]).call()[0]
 
 
 def test_revoke_by_rotated_key_but_not_by_the_old_one(consortium: Consortium) -> None:
@@ -170,7 +199,7 @@ def test_revoke_by_rotated_key_but_not_by_the_old_one(consortium: Consortium) ->
         c.send(c.members[2], c.anchor.functions.revokeRecord(tree.root, records[0], tree.proof(0), "old key"))
     assert excinfo.value.error_name == "TraceAnchorUnauthorizedRevoker"
     c.send(new_key, c.anchor.functions.revokeRecord(tree.root, records[0], tree.proof(0), "new key"))
-    assert c.anchor.functions.revocation(records[0]).call()[3] == "new key"
+    assert c.anchor.functions.revocation(tree.root, records[0]).call()[2] == "new key"
     # The anchor stays attributed to the old key, which was a member when it anchored.
     agency, block_number, *_ = c.anchor.functions.batch(tree.root).call()
     assert agency == c.members[2].address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import subprocess
 import sys
 import threading
@@ -21,6 +22,8 @@ from certificate_service.db.models import Batch, ChainEvent, Member, MemberPerio
 from certificate_service.indexer import ChainDataError, ChainIndexer, ChainUnavailableError
 from certificate_service.repositories import anchors, chain, members
 from chain_node.anvil import AnvilProcess, free_port, start_anvil
+from trace_sdk.protocol.hashing import from_hex, leaf_hash
+from trace_sdk.protocol.merkle import MerkleTree
 
 if TYPE_CHECKING:  # conftest helpers reach the tests through fixtures; imported for annotations only
     from collections.abc import Callable
@@ -85,6 +88,10 @@ def test_indexes_members_batches_revocations_recalls(
     c = indexer_chain
     root, record_hash = c.anchor_batch(count=1)
     other_root, _ = c.anchor_batch(count=5, sender=c.regulator)
+    # Another member's root that also contains the record's (public) leaf, revoked there first.
+    foreign = MerkleTree([leaf_hash(from_hex(record_hash)), leaf_hash(secrets.token_bytes(32))])
+    c.send(c.anchor.functions.anchorBatch(foreign.root, 2, 1), c.regulator)
+    c.send(c.anchor.functions.revokeRecord(foreign.root, record_hash, foreign.proof(0), "他方撤销"), c.regulator)
     c.revoke(root, record_hash, reason="标签错误")
     trace_code_hash = c.recall("LOT-2026-0001", reason="非洲猪瘟阳性")
 
@@ -104,9 +111,13 @@ def test_indexes_members_batches_revocations_recalls(
         assert batch.tx_hash in {tx.to_0x_hex() for tx in block["transactions"]}
         other = anchors.get_batch(session=session, root=other_root)
         assert other is not None and (other.agency_address, other.count) == (c.regulator, 5)
-        revocation = anchors.get_revocation(session=session, record_hash=record_hash)
+        revocation = anchors.get_revocation(session=session, root=root, record_hash=record_hash)
         assert revocation is not None
         assert (revocation.root, revocation.reason, revocation.revoked_by) == (root, "标签错误", c.agency)
+        revocation = anchors.get_revocation(session=session, root="0x" + foreign.root.hex(), record_hash=record_hash)
+        assert revocation is not None and (revocation.reason, revocation.revoked_by) == ("他方撤销", c.regulator)
+        assert anchors.get_revocation(session=session, root=other_root, record_hash=record_hash) is None
+        assert anchors.count_revocations(session=session) == 2
         recall = anchors.get_recall(session=session, trace_code_hash=trace_code_hash)
         assert recall is not None and (recall.reason, recall.recalled_by) == ("非洲猪瘟阳性", c.regulator)
         checkpoint = chain.get_checkpoint(session=session, follower="main")

@@ -56,7 +56,8 @@ def test_typed_views(vnet: VerifierNet, reader: ChainReader) -> None:
     assert reader.is_issuer_fingerprint(fp)
     assert not reader.is_issuer_fingerprint(bytes.fromhex(vnet.stranger_pki.fingerprint_sha256))
     assert reader.issuer_fingerprint(vnet.address["bdc"]) == fp
-    assert not reader.revocation(from_hex(payload["record_hash"])).revoked
+    revocation = reader.revocation(batch.root, from_hex(payload["record_hash"]))
+    assert not revocation.revoked and revocation.root == batch.root
     assert not reader.recall(trace_code_hash(payload["record"]["trace_code"])).recalled
     assert reader.anchor_registry() == vnet.deployment.registry
     assert reader.chain_id() == vnet.deployment.chain_id

@@ -10,7 +10,8 @@ from tests.verifier.builders import rehash, seal
 from tests.verifier.conftest import VerifierNet
 from trace_sdk.client.contracts import load_artifact
 from trace_sdk.exceptions import ContractRevertError
-from trace_sdk.protocol.hashing import from_hex, hash_record
+from trace_sdk.protocol.hashing import from_hex, hash_record, keccak256, leaf_hash
+from trace_sdk.protocol.merkle import MerkleTree
 from trace_sdk.verifier.chain_reader import ChainReader
 from trace_sdk.verifier.checks import async_verify_payload, verify_payload
 from trace_sdk.verifier.result import CHECK_NAMES, VerificationResult
@@ -333,6 +334,26 @@ def test_revoked_record(mutable_chain: VerifierNet) -> None:
     assert data["certificate"]["revocation"]["revoked_at"].endswith("Z")
     # The other records of the batch are untouched.
     assert verify_payload(net.payload("meat", 4), net.reader()).status == "valid"
+
+
+def test_revocation_under_another_members_root_does_not_count(mutable_chain: VerifierNet) -> None:
+    """Regression: a member anchoring its own root with another agency's (public) leaf and revoking it there."""
+    net = mutable_chain
+    payload = net.payload("meat", 2)
+    record_hash = from_hex(payload["record_hash"])
+    tree = MerkleTree([leaf_hash(record_hash), leaf_hash(keccak256(b"port's own record"))])
+    net.send("port", net.anchor.functions.anchorBatch(tree.root, 2, 1))
+    net.send("port", net.anchor.functions.revokeRecord(tree.root, record_hash, tree.proof(0), "hijack"))
+    reader = net.reader()
+    assert reader.revocation(tree.root, record_hash).revoked
+    result = verify_payload(payload, reader)
+    assert result.status == "valid" and result.revocation is None
+    # The anchoring agency can still revoke it under the certificate's own root.
+    revoke(net, "meat", 2, "收货数量录入错误")
+    result = verify_payload(payload, net.reader())
+    assert result.status == "revoked"
+    assert result.revocation is not None and result.revocation.reason == "收货数量录入错误"
+    assert result.revocation.root == payload["merkle"]["root"]
 
 
 def test_invalid_wins_over_revoked(mutable_chain: VerifierNet) -> None:

@@ -30,7 +30,11 @@ from tests.web.web_fixtures import (
     text_of,
     with_certificate_hash,
 )
+from trace_sdk.client.contracts import contract_at
+from trace_sdk.client.transactions import TransactionSender
 from trace_sdk.protocol.certificate_ids import certificate_id_for
+from trace_sdk.protocol.hashing import from_hex, leaf_hash
+from trace_sdk.protocol.merkle import MerkleTree
 from trace_sdk.verifier.result import CHECK_NAMES
 
 CHECKS = [*CHECK_NAMES, "registry_match"]
@@ -246,6 +250,39 @@ def test_revoked_record_shows_revoked_while_its_siblings_stay_valid(web_world_fa
         _assert_valid(world.verify(world.certificate_id(record_id)), world.certificate_id(record_id))
     # Its PDF says the same.
     assert world.upload(world.pdf("DEMO-r000016")).json()["status"] == "revoked"
+
+
+def test_another_members_revocation_under_its_own_root_does_not_revoke_the_record(web_world_factory: Any) -> None:
+    """Regression: the issuer (a MEMBER) anchors a root holding the agency's public leaf and revokes it there."""
+    world = web_world_factory()
+    world.submit(["DEMO-r000014", "DEMO-r000016"])
+    certificate_id = world.certificate_id("DEMO-r000016")
+    receipt = world.receipts["DEMO-r000016"]
+    record_hash = from_hex(receipt.record_hash)
+    cert = world.world
+    anchor = contract_at(cert.w3, "TraceAnchor", cert.deployment.anchor)
+    foreign = MerkleTree([leaf_hash(record_hash), leaf_hash(secrets.token_bytes(32))])
+    attacker = TransactionSender(cert.w3, cert.keys["issuer"])
+    attacker.transact(anchor.functions.anchorBatch(foreign.root, 2, 1))
+    attacker.transact(anchor.functions.revokeRecord(foreign.root, record_hash, foreign.proof(0), "冒名撤销"))
+    cert.index()
+
+    _assert_valid(world.verify(certificate_id), certificate_id)
+    trace_code = world.records["DEMO-r000016"]["trace_code"]
+
+    def entry() -> dict[str, Any]:
+        graph = cert.agency_client().trace(trace_code, "forward")
+        entries = [e for node in graph["nodes"] for e in node["records"]]
+        return next(e for e in entries if e["record_hash"] == receipt.record_hash)
+
+    assert entry()["revoked"] is False and entry()["revocation"] is None
+    # The anchoring agency can still revoke it under its own root.
+    cert.agency_client().revoke("DEMO-r000016", "屠宰检疫证明录入错误")
+    cert.index()
+    body = world.verify(certificate_id).json()
+    assert body["status"] == "revoked"
+    assert body["certificate"]["revocation"]["reason"] == "屠宰检疫证明录入错误"
+    assert entry()["revoked"] is True and entry()["revocation"]["reason"] == "屠宰检疫证明录入错误"
 
 
 def test_recall_of_an_upstream_lot_reaches_downstream_certificates(web_world_factory: Any) -> None:

@@ -50,7 +50,7 @@ ERROR_DESCRIPTIONS: dict[str, str] = {
     "TraceAnchorUnknownRoot": "this Merkle root was never anchored",
     "TraceAnchorInvalidProof": "the Merkle proof does not show the record to be part of the batch",
     "TraceAnchorUnauthorizedRevoker": "only the anchoring agency or an active regulator may revoke it",
-    "TraceAnchorAlreadyRevoked": "the record was already revoked",
+    "TraceAnchorAlreadyRevoked": "the record was already revoked under this Merkle root",
     "TraceAnchorZeroTraceCodeHash": "the trace code hash must not be zero",
     "TraceAnchorAlreadyRecalled": "the lot was already recalled",
     "TraceAnchorClockOverflow": "the block number or timestamp no longer fits the anchor format",

@@ -104,14 +104,14 @@ class MemberEntry:
 
 @dataclass(frozen=True, slots=True)
 class RevocationFact:
-    """The revocation of a record hash (`revocation(recordHash)`)."""
+    """The revocation of a record hash under one batch root (`revocation(root, recordHash)`)."""
 
     revoked: bool
-    """Whether the record hash was revoked."""
+    """Whether the record hash was revoked under `root`."""
     timestamp: int
     """Unix time (seconds) of the revocation (0 if none)."""
     root: bytes
-    """Root of the batch the revocation was proven against."""
+    """Root of the batch asked about (a revocation is proven against, and stored under, one root)."""
     reason: str
     """Reason given by the revoker."""
 
@@ -394,9 +394,13 @@ class ChainReader:
         """The certificate fingerprint registered for `address` (32 zero bytes if none)."""
         return self._get(self._issuer_fp_read(checksum_address(address)))
 
-    def revocation(self, record_hash: bytes) -> RevocationFact:
-        """The revocation state of `record_hash`."""
-        return self._get(self._revocation_read(_bytes32(record_hash)))
+    def revocation(self, root: bytes, record_hash: bytes) -> RevocationFact:
+        """The revocation state of `record_hash` as a record of the batch `root`.
+
+        Only a revocation under that root counts: any member can anchor a root of its own containing another
+        agency's leaf, so a revocation under a different root says nothing about this record.
+        """
+        return self._get(self._revocation_read(_bytes32(root), _bytes32(record_hash)))
 
     def recall(self, trace_code_hash: bytes) -> LotRecallFact:
         """The recall state of the lot with `trace_code_hash`."""
@@ -432,7 +436,7 @@ class ChainReader:
             if name == "issuer_fingerprint":
                 return [self._issuer_fp_read(checksum_address(args[0]))]
             if name == "revocation":
-                return [self._revocation_read(_bytes32(args[0]))]
+                return [self._revocation_read(_bytes32(args[0]), _bytes32(args[1]))]
             if name == "recall":
                 return [self._recall_read(_bytes32(args[0]))]
         except (ValueError, TypeError, IndexError):
@@ -516,14 +520,18 @@ class ChainReader:
             ("issuer_fp", address), _MUTABLE, "ConsortiumRegistry", "issuerFingerprint", (address,), _first
         )
 
-    def _revocation_read(self, record_hash: bytes) -> _Read:
+    def _revocation_read(self, root: bytes, record_hash: bytes) -> _Read:
+        def decode(values: tuple[Any, ...]) -> RevocationFact:
+            revoked, timestamp, reason = values
+            return RevocationFact(revoked, timestamp, root, reason)
+
         return self._call_read(
-            ("revocation", record_hash),
+            ("revocation", root, record_hash),
             _MUTABLE,
             "TraceAnchor",
             "revocation",
-            (record_hash,),
-            lambda v: RevocationFact(*v),
+            (root, record_hash),
+            decode,
         )
 
     def _recall_read(self, trace_code_hash: bytes) -> _Read:

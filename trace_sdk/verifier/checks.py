@@ -259,8 +259,8 @@ class _Verification:
             plan.append(("member", (agency,)))
             if isinstance(block, int) and not isinstance(block, bool) and block >= 0:
                 plan.append(("was_member_at", (agency, block)))
-        if self.facts.record_hash is not None:
-            plan.append(("revocation", (self.facts.record_hash,)))
+        if self.facts.record_hash is not None and root is not None:
+            plan.append(("revocation", (root, self.facts.record_hash)))
         plan += [("recall", (trace_code_hash(code),)) for code in self._lots()]
         fp = self._signer_fingerprint()
         if fp is not None:
@@ -530,14 +530,16 @@ class _Verification:
         rh = self.facts.record_hash
         if rh is None:
             return Check(name, "skipped", "缺少记录哈希")
-        fact = self.chain.revocation(rh)
+        # Only a revocation under the certificate's own root counts: the contract checks the revoker against the
+        # root it is given, and any member can anchor a root of its own that contains this (public) leaf.
+        root = _hex32(_get(self.payload, "merkle", "root"))
+        if root is None:
+            return Check(name, "skipped", "缺少批次根")
+        fact = self.chain.revocation(root, rh)
         if not fact.revoked:
             return Check(name, "valid", "记录未被撤销")
-        revocation = RecordRevocation(to_hex(rh), fact.timestamp, to_hex(fact.root), fact.reason)
-        self.facts.revocation = revocation
-        other = _hex32(_get(self.payload, "merkle", "root"))
-        where = "" if other == fact.root else f"（撤销针对批次根 {to_hex(fact.root)}）"
-        return Check(name, "invalid", f"记录已于 {_iso(fact.timestamp)} 被撤销{where}，原因：{fact.reason or '未说明'}")
+        self.facts.revocation = RecordRevocation(to_hex(rh), fact.timestamp, to_hex(root), fact.reason)
+        return Check(name, "invalid", f"记录已于 {_iso(fact.timestamp)} 被撤销，原因：{fact.reason or '未说明'}")
 
     def _not_recalled(self, name: str) -> Check:
         assert self.payload is not None and self.chain is not None

@@ -148,17 +148,16 @@ def upgrade() -> None:
     op.create_index(op.f("ix_records_trace_code_hash"), "records", ["trace_code_hash"], unique=False)
     op.create_table(
         "revocations",
-        sa.Column("record_hash", sa.String(length=66), nullable=False),
         sa.Column("root", sa.String(length=66), nullable=False),
+        sa.Column("record_hash", sa.String(length=66), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("revoked_by", sa.String(length=42), nullable=False),
         sa.Column("block_number", sa.BigInteger(), nullable=False),
         sa.Column("block_time", TIMESTAMP, nullable=False),
         sa.Column("tx_hash", sa.String(length=66), nullable=False),
-        sa.PrimaryKeyConstraint("record_hash", name=op.f("pk_revocations")),
+        sa.PrimaryKeyConstraint("root", "record_hash", name=op.f("pk_revocations")),
     )
     op.create_index(op.f("ix_revocations_block_number"), "revocations", ["block_number"], unique=False)
-    op.create_index(op.f("ix_revocations_root"), "revocations", ["root"], unique=False)
     op.create_table(
         "certificates",
         sa.Column("certificate_id", sa.String(length=64), nullable=False),
@@ -248,7 +247,6 @@ def downgrade() -> None:
     op.drop_index(op.f("ix_lot_links_record_hash"), table_name="lot_links")
     op.drop_table("lot_links")
     op.drop_table("certificates")
-    op.drop_index(op.f("ix_revocations_root"), table_name="revocations")
     op.drop_index(op.f("ix_revocations_block_number"), table_name="revocations")
     op.drop_table("revocations")
     op.drop_index(op.f("ix_records_trace_code_hash"), table_name="records")
