@@ -34,6 +34,15 @@ def _hex32() -> str:
     return "0x" + secrets.token_hex(32)
 
 
+def _leaf_paths(value: Any, prefix: str = "") -> list[str]:
+    """Dotted leaf paths (array items by index), one salt each as in a real payload."""
+    if isinstance(value, dict) and value:
+        return [p for key, item in value.items() for p in _leaf_paths(item, f"{prefix}.{key}" if prefix else key)]
+    if isinstance(value, list) and value:
+        return [p for index, item in enumerate(value) for p in _leaf_paths(item, f"{prefix}.{index}")]
+    return [prefix]
+
+
 def make_payloads(count: int) -> list[tuple[dict[str, Any], str]]:
     """``count`` (payload, verify URL) pairs cycling over the sample records."""
     records = [json.loads(line) for line in SAMPLES.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -47,7 +56,7 @@ def make_payloads(count: int) -> list[tuple[dict[str, Any], str]]:
             "certificate_id": certificate_id,
             "issued_at": "2026-03-02T10:00:00Z",
             "record": record,
-            "salts": {key: _hex32() for key in ("product.name", "product.lot", "enterprise.name", "trace_code")},
+            "salts": {path: _hex32() for path in _leaf_paths(record)},
             "hidden_fields": {f"contact.{key}": _hex32() for key in contact},
             "record_hash": _hex32(),
             "merkle": {"leaf": _hex32(), "root": _hex32(), "proof": [_hex32() for _ in range(8)]},

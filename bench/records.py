@@ -9,7 +9,6 @@ characters, Chinese names, documents) is kept, so every variant passes the proto
 
 from __future__ import annotations
 
-import copy
 import json
 import secrets
 from collections.abc import Iterator
@@ -23,17 +22,21 @@ SAMPLE_PATH = Path(__file__).resolve().parent / "sample-records.jsonl"
 
 
 @cache
-def sample_records() -> tuple[dict[str, Any], ...]:
-    """The 34 sample records shipped with the benchmark."""
+def _sample_lines() -> tuple[str, ...]:
     lines = SAMPLE_PATH.read_text(encoding="utf-8").splitlines()
-    return tuple(json.loads(line) for line in lines if line.strip())
+    return tuple(line for line in lines if line.strip())
 
 
-def _variant(record: dict[str, Any], tag: str, quantity_scale: float) -> dict[str, Any]:
+def sample_records() -> list[dict[str, Any]]:
+    """The 34 sample records shipped with the benchmark (fresh objects)."""
+    return [json.loads(line) for line in _sample_lines()]
+
+
+def _variant(line: str, tag: str, quantity_scale: float) -> dict[str, Any]:
     """One record of copy ``tag``: ids, trace codes, lot and quantity made unique to the copy."""
-    out = copy.deepcopy(record)
-    out["record_id"] = f"{record['record_id']}-{tag}"
-    out["trace_code"] = f"{record['trace_code']}-{tag}"
+    out = json.loads(line)  # a fresh object (cheaper than a deep copy)
+    out["record_id"] = f"{out['record_id']}-{tag}"
+    out["trace_code"] = f"{out['trace_code']}-{tag}"
     for key in ("inputs", "outputs"):
         if key in out:
             out[key] = [f"{code}-{tag}" for code in out[key]]
@@ -46,21 +49,15 @@ def _variant(record: dict[str, Any], tag: str, quantity_scale: float) -> dict[st
     return out
 
 
-def iter_records(count: int, run_tag: str | None = None) -> Iterator[dict[str, Any]]:
-    """``count`` fresh records (copies of the sample set, in order); ``run_tag`` keeps runs apart."""
+def iter_records(count: int, run_tag: str | None = None, *, start: int = 0) -> Iterator[dict[str, Any]]:
+    """Records ``start`` to ``start + count - 1`` of the run (copy ``n // 34`` of sample ``n % 34``);
+    ``run_tag`` keeps runs apart (a random one when not given)."""
     run = run_tag or secrets.token_hex(3).upper()
-    samples = sample_records()
-    produced = 0
-    copy_index = 0
-    while produced < count:
-        tag = f"{run}{copy_index:06d}"
+    samples = _sample_lines()
+    for n in range(start, start + count):
+        copy_index, template = divmod(n, len(samples))
         scale = 0.5 + (copy_index * 7919 % 1000) / 1000  # deterministic spread of quantities
-        for record in samples:
-            if produced == count:
-                return
-            yield _variant(record, tag, scale)
-            produced += 1
-        copy_index += 1
+        yield _variant(samples[template], f"{run}{copy_index:06d}", scale)
 
 
 def generate_records(count: int, run_tag: str | None = None) -> list[dict[str, Any]]:

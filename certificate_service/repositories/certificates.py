@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, undefer
 
-from certificate_service.db.models import Certificate, CertificateFile
+from certificate_service.db.models import Certificate, CertificateFile, utcnow
 from certificate_service.repositories._common import normalize_hash32
+
+_HASH32 = re.compile(r"0x[0-9a-f]{64}")
+
+
+def _hash32(value: str) -> str:
+    """`normalize_hash32` with a fast path for a value already in normal form (the usual case in bulk)."""
+    return value if type(value) is str and _HASH32.fullmatch(value) else normalize_hash32(value)
+
 
 __all__ = [
     "add_certificate",
     "add_certificate_file",
+    "bulk_add_certificates",
     "get_certificate",
     "get_certificate_by_record",
     "get_certificate_file",
@@ -33,6 +43,23 @@ def add_certificate(
         certificate.issued_at = issued_at
     session.add(certificate)
     return certificate
+
+
+def bulk_add_certificates(
+    *, session: Session, certificates: Sequence[tuple[str, str]], issued_at: datetime | None = None
+) -> None:
+    """Insert many ``(certificate_id, record_hash)`` certificates in one executemany (after their records)."""
+    if not certificates:
+        return
+    issued = issued_at or utcnow()
+    session.execute(
+        insert(Certificate.__table__),
+        [
+            {"certificate_id": certificate_id, "record_hash": _hash32(record_hash), "issued_at": issued,
+             "verification_count": 0}
+            for certificate_id, record_hash in certificates
+        ],
+    )
 
 
 def get_certificate(*, session: Session, certificate_id: str) -> Certificate | None:

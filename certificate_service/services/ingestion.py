@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import hashlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certificate_service.db import begin_write
-from certificate_service.db.models import Record
 from certificate_service.errors import BadRequest, Conflict, Forbidden, NotFound, Unavailable, Unprocessable
 from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import records as record_repo
@@ -19,12 +24,16 @@ from certificate_service.repositories._common import normalize_address
 from trace_sdk.exceptions import ChainUnavailableError
 from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import certificate_id_for
-from trace_sdk.protocol.hashing import flatten_fields, hash_record, leaf_hash, trace_code_hash
-from trace_sdk.protocol.merkle import verify_proof
+from trace_sdk.protocol.hashing import flatten_fields, hash_fields, leaf_hash, trace_code_hash
+from trace_sdk.protocol.merkle import hash_pair, verify_proof
 from trace_sdk.protocol.records import validate_record
-from trace_sdk.verifier.chain_reader import ChainReader
+
+if TYPE_CHECKING:  # web3 is not needed to check items (keeps the checking workers light)
+    from trace_sdk.verifier.chain_reader import ChainReader
 
 __all__ = ["IngestResult", "ingest_batch"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -67,8 +76,27 @@ def _anchored_batch(chain: ChainReader, root: bytes, signer: str) -> Any:
     return batch
 
 
-def _check_item(index: int, item: Any, root: bytes, count: int) -> tuple[list[dict[str, Any]], Any]:
-    """Problems of one uploaded item, and its record hash when it is sound."""
+def _proof_leads_to_root(leaf: bytes, proof: list[bytes], root: bytes, memo: dict[bytes, bytes] | None) -> bool:
+    """`verify_proof`, remembering inner nodes in ``memo``: the items of one upload share most of their
+    paths, so checking n proofs costs about n hashes instead of n log n."""
+    if memo is None:
+        return verify_proof(leaf, proof, root)
+    if len(leaf) != 32 or len(root) != 32 or any(len(node) != 32 for node in proof):
+        return False
+    computed = leaf
+    for node in proof:
+        pair = computed + node if computed < node else node + computed
+        parent = memo.get(pair)
+        if parent is None:
+            parent = memo[pair] = hash_pair(computed, node)
+        computed = parent
+    return computed == root
+
+
+def _check_item(
+    index: int, item: Any, root: bytes, count: int, memo: dict[bytes, bytes] | None = None
+) -> tuple[list[dict[str, Any]], Any, str | None]:
+    """Problems of one uploaded item, and its record hash and content SHA-256 when it is sound."""
     problems: list[dict[str, Any]] = []
 
     def problem(path: str, message: str) -> None:
@@ -78,14 +106,14 @@ def _check_item(index: int, item: Any, root: bytes, count: int) -> tuple[list[di
 
     if not isinstance(item, dict):
         problem("", "each item must be an object with record, salts, leaf_index and proof")
-        return problems, None
+        return problems, None, None
     record, salts, leaf_index, proof = (item.get(k) for k in ("record", "salts", "leaf_index", "proof"))
     for error in validate_record(record, index=index):
         problems.append(
             {"index": index, "record_id": error.record_id, "path": error.path, "message": error.message}
         )
     if problems:
-        return problems, None
+        return problems, None, None
     if not isinstance(leaf_index, int) or isinstance(leaf_index, bool) or not 0 <= leaf_index < count:
         problem("leaf_index", f"must be an integer from 0 to {count - 1} (the batch has {count} records)")
     if not isinstance(proof, list) or not all(isinstance(p, str) and len(p) == 66 for p in proof):
@@ -93,22 +121,134 @@ def _check_item(index: int, item: Any, root: bytes, count: int) -> tuple[list[di
     if not isinstance(salts, dict):
         problem("salts", "must be an object mapping every field path to its salt")
     if problems:
-        return problems, None
-    paths = set(flatten_fields(record))
-    if set(salts) != paths:
-        missing, extra = sorted(paths - set(salts)), sorted(set(salts) - paths)
+        return problems, None, None
+    fields = flatten_fields(record)
+    if salts.keys() != fields.keys():
+        paths, given = set(fields), set(salts)
+        missing, extra = sorted(paths - given), sorted(given - paths)
         problem("salts", f"salts must cover exactly the record's fields (missing {missing[:5]}, extra {extra[:5]})")
-        return problems, None
+        return problems, None, None
     try:
-        record_hash = hash_record(record, salts).record_hash
+        record_hash = hash_fields(fields, salts).record_hash
         proof_bytes = [bytes.fromhex(p[2:]) for p in proof]
     except ValueError as exc:
         problem("salts", f"salts must be 0x-prefixed 32-byte hex strings ({exc})")
-        return problems, None
-    if not verify_proof(leaf_hash(record_hash), proof_bytes, root):
+        return problems, None, None
+    if not _proof_leads_to_root(leaf_hash(record_hash), proof_bytes, root, memo):
         problem("proof", "the record (with its salts) does not hash to a leaf whose proof leads to the root")
-        return problems, None
-    return problems, record_hash
+        return problems, None, None
+    return problems, record_hash, hashlib.sha256(canonicalize(record)).hexdigest()
+
+
+def _check_items(
+    items: list[Any], root: bytes, count: int, first_index: int = 0
+) -> list[tuple[list[dict[str, Any]], Any, str | None]]:
+    """`_check_item` of consecutive items (one task of the checking pool)."""
+    memo: dict[bytes, bytes] = {}
+    return [_check_item(first_index + offset, item, root, count, memo) for offset, item in enumerate(items)]
+
+
+# ---------------------------------------------------------------------------------------------- checking pool
+# Checking an item (validation, salted hashing, Merkle proof, canonical form) is pure CPU, ~0.2 ms per record:
+# a large upload is checked by a pool of worker processes (a fork server: the service runs threads). The pool
+# starts in the background at the first large upload and is used once every worker answered; until then, and
+# for small uploads, items are checked in-process.
+
+_POOL_MIN_ITEMS = 400
+_POOL_CHUNK = 500
+_POOL_MAX_WORKERS = 4
+_pool_lock = threading.Lock()
+_pool: ProcessPoolExecutor | None = None
+_pool_warm: list[Future[int]] = []
+
+
+def _warm_worker() -> int:
+    """A no-op task that makes a worker import this module."""
+    return os.getpid()
+
+
+def _process_gone(pid: int) -> bool:
+    """Whether process ``pid`` has exited (a zombie counts as exited)."""
+    try:
+        os.kill(pid, 0)
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+    except (PermissionError, OSError, IndexError):
+        return False
+
+
+def _exit_with(service_pid: int) -> None:
+    """Worker initializer: exit when the service process is gone.
+
+    A service stopped by a signal runs no exit handlers, and pool workers (which hold both ends of their
+    task queue) would otherwise wait for work forever.
+    """
+
+    def watch() -> None:
+        while not _process_gone(service_pid):
+            time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-service", daemon=True).start()
+
+
+def _ready_pool() -> ProcessPoolExecutor | None:
+    """The checking pool once it is warm; starts it (in the background) when there is none."""
+    global _pool, _pool_warm
+    with _pool_lock:
+        if _pool is None:
+            try:
+                cpus = len(os.sched_getaffinity(0))
+            except AttributeError:  # not Linux
+                cpus = os.cpu_count() or 1
+            if cpus < 2:
+                return None
+            workers = min(cpus, _POOL_MAX_WORKERS)
+            _pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_exit_with,
+                initargs=(os.getpid(),),
+            )
+            _pool_warm = [_pool.submit(_warm_worker) for _ in range(workers)]
+            return None
+        if not all(future.done() for future in _pool_warm):
+            return None
+        return _pool
+
+
+def _drop_pool(broken: ProcessPoolExecutor) -> None:
+    global _pool
+    with _pool_lock:
+        if _pool is broken:
+            _pool = None
+    broken.shutdown(wait=False, cancel_futures=True)
+
+
+def _check_all(items: list[Any], root: bytes, count: int) -> list[tuple[list[dict[str, Any]], Any, str | None]]:
+    """`_check_item` of every item, in order: by the pool for large uploads, else in-process."""
+    pool = _ready_pool() if len(items) >= _POOL_MIN_ITEMS else None
+    if pool is not None:
+        try:
+            futures = [
+                pool.submit(_check_items, items[start : start + _POOL_CHUNK], root, count, start)
+                for start in range(0, len(items), _POOL_CHUNK)
+            ]
+            checked: list[tuple[list[dict[str, Any]], Any, str | None]] = []
+            for future in futures:
+                checked.extend(future.result())
+            return checked
+        except BrokenProcessPool:
+            log.warning("ingestion check workers died; checking in-process")
+            _drop_pool(pool)
+        except Exception:  # e.g. something that cannot be pickled: the in-process check decides
+            log.debug("checking pool failed; checking in-process", exc_info=True)
+    return _check_items(items, root, count)
+
+
+# ---------------------------------------------------------------------------------------------- ingestion
 
 
 def ingest_batch(
@@ -124,19 +264,19 @@ def ingest_batch(
     batch = _anchored_batch(chain, root, signer)
 
     problems: list[dict[str, Any]] = []
-    sound: list[tuple[dict[str, Any], bytes, dict[str, Any], int, list[str]]] = []
+    sound: list[tuple[dict[str, Any], bytes, str, dict[str, Any], int, list[str]]] = []
     seen_ids: set[str] = set()
-    for index, item in enumerate(items):
-        item_problems, record_hash = _check_item(index, item, root, batch.count)
+    for index, (item_problems, record_hash, content) in enumerate(_check_all(items, root, batch.count)):
         problems.extend(item_problems)
         if record_hash is not None:
+            item = items[index]
             record_id = item["record"]["record_id"]
             if record_id in seen_ids:
                 problems.append({"index": index, "record_id": record_id, "path": "record_id",
                                  "message": "the same record_id appears twice in this request"})
                 continue
             seen_ids.add(record_id)
-            sound.append((item["record"], record_hash, item["salts"], item["leaf_index"], item["proof"]))
+            sound.append((item["record"], record_hash, content, item["salts"], item["leaf_index"], item["proof"]))
     if problems:
         raise Unprocessable(
             f"{len(problems)} problem(s) in the upload; nothing was stored", errors=problems[:200]
@@ -145,20 +285,18 @@ def ingest_batch(
     root_hex = "0x" + root.hex()
     agency = normalize_address(signer)
     begin_write(session)
-    existing = {
-        row.record_id: row
-        for row in session.scalars(
-            select(Record).where(Record.agency_address == agency, Record.record_id.in_(list(seen_ids)))
-        )
-    }
+    existing = record_repo.existing_records_by_agency_ids(session=session, agency_address=agency, record_ids=seen_ids)
     accepted = present = 0
     certificates: list[dict[str, str]] = []
-    for record, record_hash, salts, leaf_index, proof in sound:
+    new_records: list[dict[str, Any]] = []
+    new_certificates: list[tuple[str, str]] = []
+    new_links: list[tuple[str, str, str]] = []
+    for record, record_hash, content, salts, leaf_index, proof in sound:
         record_id = record["record_id"]
-        content = hashlib.sha256(canonicalize(record)).hexdigest()
         prior = existing.get(record_id)
         if prior is not None:
-            if prior.content_sha256 != content:
+            prior_hash, prior_content = prior
+            if prior_content != content:
                 raise Conflict(
                     f"record_id {record_id!r} was already submitted by {agency} with different content; "
                     "the first record stands",
@@ -167,34 +305,36 @@ def ingest_batch(
             present += 1
             certificates.append({
                 "record_id": record_id,
-                "record_hash": prior.record_hash,
-                "certificate_id": certificate_id_for(bytes.fromhex(prior.record_hash[2:])),
+                "record_hash": prior_hash,
+                "certificate_id": certificate_id_for(bytes.fromhex(prior_hash[2:])),
             })
             continue
         record_hex = "0x" + record_hash.hex()
-        record_repo.add_record(
-            session=session,
-            record_hash=record_hex,
-            agency_address=agency,
-            record_id=record_id,
-            record=record,
-            salts=salts,
-            content_sha256=content,
-            trace_code=record["trace_code"],
-            trace_code_hash="0x" + trace_code_hash(record["trace_code"]).hex(),
-            enterprise_uscc=record["enterprise"]["uscc"],
-            event_time=datetime.fromisoformat(record["event_time"]),
-            root=root_hex,
-            leaf_index=leaf_index,
-            proof=proof,
-        )
-        links = [(code, record["trace_code"]) for code in record.get("inputs", [])]
-        links += [(record["trace_code"], code) for code in record.get("outputs", [])]
-        if links:
-            record_repo.add_lot_links(session=session, record_hash=record_hex, links=links)
+        trace_code = record["trace_code"]
+        new_records.append({
+            "record_hash": record_hex,
+            "agency_address": agency,
+            "record_id": record_id,
+            "record": record,
+            "salts": salts,
+            "content_sha256": content,
+            "trace_code": trace_code,
+            "trace_code_hash": "0x" + trace_code_hash(trace_code).hex(),
+            "enterprise_uscc": record["enterprise"]["uscc"],
+            "event_time": datetime.fromisoformat(record["event_time"]),
+            "root": root_hex,
+            "leaf_index": leaf_index,
+            "proof": proof,
+        })
+        new_links += [(code, trace_code, record_hex) for code in record.get("inputs", [])]
+        new_links += [(trace_code, code, record_hex) for code in record.get("outputs", [])]
         certificate_id = certificate_id_for(record_hash)
-        certificate_repo.add_certificate(session=session, certificate_id=certificate_id, record_hash=record_hex)
+        new_certificates.append((certificate_id, record_hex))
         certificates.append({"record_id": record_id, "record_hash": record_hex, "certificate_id": certificate_id})
         accepted += 1
+    # Bulk INSERTs (one executemany per table, records first: the others refer to them).
+    record_repo.bulk_add_records(session=session, rows=new_records)
+    record_repo.bulk_add_lot_links(session=session, links=new_links)
+    certificate_repo.bulk_add_certificates(session=session, certificates=new_certificates)
     session.commit()
     return IngestResult(root_hex, accepted, present, certificates)

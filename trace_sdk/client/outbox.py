@@ -208,6 +208,30 @@ class Outbox:
             OutboxRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows
         ]
 
+    def batch_record_ids(self, batch_id: int) -> list[str]:
+        """The record_ids of a batch, in leaf order."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT record_id FROM records WHERE batch_id = ? ORDER BY leaf_index", (batch_id,)
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    def delivery_info(self, agency: str, record_ids: Iterable[str]) -> dict[str, tuple[str, int, str | None]]:
+        """``record_id -> (record_hash, batch_id, certificate_id)`` for this agency's records among ``record_ids``."""
+        ids = list(dict.fromkeys(record_ids))
+        found: dict[str, tuple[str, int, str | None]] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for record_id, record_hash, batch_id, certificate_id in self._db.execute(
+                    f"SELECT record_id, record_hash, batch_id, certificate_id FROM records "
+                    f"WHERE agency = ? AND record_id IN ({marks})",
+                    (agency, *chunk),
+                ):
+                    found[record_id] = (record_hash, batch_id, certificate_id)
+        return found
+
     def record(self, agency: str, record_id: str) -> OutboxRecord | None:
         with self._lock:
             r = self._db.execute(
@@ -270,9 +294,11 @@ class Outbox:
 
     def mark_uploaded(self, batch_id: int, certificate_ids: dict[str, str]) -> None:
         with self._transaction() as db:
+            row = db.execute("SELECT agency FROM batches WHERE id = ?", (batch_id,)).fetchone()
+            # By primary key (agency, record_id): a lookup per record, not a scan of the batch per record.
             db.executemany(
-                "UPDATE records SET certificate_id = ? WHERE batch_id = ? AND record_id = ?",
-                [(cid, batch_id, rid) for rid, cid in certificate_ids.items()],
+                "UPDATE records SET certificate_id = ? WHERE agency = ? AND record_id = ? AND batch_id = ?",
+                [(cid, row[0] if row else None, rid, batch_id) for rid, cid in certificate_ids.items()],
             )
             db.execute(
                 "UPDATE batches SET state = ?, last_error = NULL, updated_at = ? WHERE id = ?",

@@ -25,11 +25,13 @@ __all__ = [
     "field_hash",
     "flatten_fields",
     "from_hex",
+    "hash_fields",
     "hash_record",
     "keccak256",
     "leaf_hash",
     "new_salts",
     "record_hash_from_disclosure",
+    "salt_and_hash",
     "to_hex",
     "trace_code_hash",
 ]
@@ -173,19 +175,77 @@ class HashedRecord:
 
 def hash_record(record: Mapping[str, Any], salts: Mapping[str, str]) -> HashedRecord:
     """Hash every leaf field of `record` with its salt; `salts` must cover exactly the record's fields."""
-    fields = flatten_fields(record)
+    return hash_fields(flatten_fields(record), salts)
+
+
+def hash_fields(fields: Mapping[str, Any], salts: Mapping[str, str | bytes]) -> HashedRecord:
+    """`hash_record` of a record already flattened by `flatten_fields` (saves flattening it twice)."""
     if len(salts) != len(fields):
         _raise_salt_mismatch(fields, salts)
-    hashes: dict[str, bytes] = {}
+    blob = _salt_blob(fields, salts)
     try:
-        for path, value in fields.items():
-            salt = salts.get(path)
-            if salt is None:
-                _raise_salt_mismatch(fields, salts)
-            hashes[path] = _keccak(_preimage(_salt_bytes(salt, path), path, value)).digest()
+        if blob is None:  # bytes salts, or a bad one: field by field, reporting the first bad salt by path
+            hashes: dict[str, bytes] = {}
+            for path, value in fields.items():
+                salt = salts.get(path)
+                if salt is None:
+                    _raise_salt_mismatch(fields, salts)
+                hashes[path] = _keccak(_preimage(_salt_bytes(salt, path), path, value)).digest()
+            return HashedRecord(_combine(hashes.values()), hashes)
+        return _hash_with_blob(fields, blob)
     except UnicodeEncodeError:
         raise CanonicalizationError(_SURROGATE_MESSAGE) from None
-    return HashedRecord(_combine(hashes.values()), hashes)
+
+
+def salt_and_hash(record: Mapping[str, Any]) -> tuple[dict[str, str], HashedRecord]:
+    """Fresh salts for every leaf field of `record` and its hashes under them (`new_salts` + `hash_record`)."""
+    fields = flatten_fields(record)
+    blob = os.urandom(SALT_BYTES * len(fields))
+    pool = blob.hex()
+    step = 2 * SALT_BYTES
+    salts = {path: "0x" + pool[i * step : (i + 1) * step] for i, path in enumerate(fields)}
+    try:
+        return salts, _hash_with_blob(fields, blob)
+    except UnicodeEncodeError:
+        raise CanonicalizationError(_SURROGATE_MESSAGE) from None
+
+
+def _salt_blob(fields: Mapping[str, Any], salts: Mapping[str, str | bytes]) -> bytes | None:
+    """All salts decoded at once, in field order (None when one is missing, bytes or malformed)."""
+    hexes = []
+    append = hexes.append
+    for path in fields:
+        salt = salts.get(path)
+        if type(salt) is not str or len(salt) != _SALT_HEX_CHARS or salt[:2] != "0x":
+            return None
+        append(salt[2:])
+    try:
+        blob = bytes.fromhex("".join(hexes))
+    except ValueError:
+        return None
+    return blob if len(blob) == SALT_BYTES * len(hexes) else None  # fromhex skips spaces: check the length
+
+
+_path_prefixes: dict[str, bytes] = {}  # utf8(path) || 0x00 of paths seen (bounded: field paths repeat)
+
+
+def _hash_with_blob(fields: Mapping[str, Any], blob: bytes) -> HashedRecord:
+    """Field hashes with the salts taken from `blob` (32 bytes per field, in field order)."""
+    hashes: dict[str, bytes] = {}
+    prefixes = _path_prefixes
+    start = 0
+    for path, value in fields.items():
+        prefix = prefixes.get(path)
+        if prefix is None:
+            prefix = (path + "\x00").encode()
+            if len(prefixes) < 10_000:
+                prefixes[path] = prefix
+        if type(value) is str:  # the common case: the JCS of a string is its JSON quoting
+            hashes[path] = _keccak(blob[start : start + SALT_BYTES] + prefix + _quote(value).encode()).digest()
+        else:
+            hashes[path] = _keccak(blob[start : start + SALT_BYTES] + prefix + canonicalize(value)).digest()
+        start += SALT_BYTES
+    return HashedRecord(_keccak(b"".join(sorted(hashes.values()))).digest(), hashes)
 
 
 def _raise_salt_mismatch(fields: Mapping[str, Any], salts: Mapping[str, Any]) -> None:

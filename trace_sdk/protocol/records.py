@@ -8,6 +8,7 @@ limits...) are added here by field path.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -17,17 +18,20 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache, lru_cache
 from importlib import resources
-from typing import Any
+from typing import Any, NamedTuple
 
 from trace_sdk.exceptions import CanonicalizationError, FieldError, TraceError, ValidationError
 from trace_sdk.protocol.canonical import canonicalize
+from trace_sdk.protocol.hashing import salt_and_hash
 from trace_sdk.protocol.identifiers import gs1_check_digit, is_valid_gln, is_valid_gtin, uscc_check_char
 
 __all__ = [
     "MAX_EXTENSIONS_BYTES",
     "MAX_EXTENSIONS_DEPTH",
     "MAX_FUTURE_SKEW",
+    "PreparedRecord",
     "load_schema",
+    "prepare_records",
     "validate_record",
     "validate_records",
 ]
@@ -72,18 +76,67 @@ def validate_records(records: Sequence[Any], *, now: datetime | None = None) -> 
 
 def validate_record(record: Any, index: int = 0, *, now: datetime | None = None) -> list[FieldError]:
     """Every problem of one record (empty if it is valid); `index` is its position in the submission."""
+    return _validate(record, index, now, None)
+
+
+def _validate(record: Any, index: int, now: datetime | None, canonical_size: int | None) -> list[FieldError]:
+    """`validate_record`; ``canonical_size`` is the record's canonical JSON size when the caller knows it."""
     validator = _compiled().check
     errs: _Errors = []
     if not isinstance(record, dict):
         errs.append(("", f"a record must be a JSON object, not {_json_type(record)} / 记录必须是 JSON 对象"))
     else:
         validator(record, "", errs)
-        _check_record_rules(record, errs, _utc_now(now))
+        _check_record_rules(record, errs, _utc_now(now), canonical_size)
     if not errs:
         return []
     record_id = record.get("record_id") if isinstance(record, dict) else None
     record_id = record_id if isinstance(record_id, str) else None
     return [FieldError(index, record_id, path, message) for path, message in errs]
+
+
+class PreparedRecord(NamedTuple):
+    """One record validated, in canonical form, salted and hashed (or the problems that stop it)."""
+
+    index: int
+    """Position of the record in the submission."""
+    errors: tuple[FieldError, ...]
+    """Every problem of the record (empty if it is valid; the other fields are None then)."""
+    canonical: bytes | None
+    """RFC 8785 bytes of the record."""
+    content_sha256: str | None
+    """Hex SHA-256 of the canonical bytes (what identifies the content of a record_id)."""
+    salts_json: str | None
+    """Fresh salts of every leaf field as compact JSON (``{"path":"0x…",…}``, as `json.dumps` writes it)."""
+    record_hash: bytes | None
+    """The record hash under those salts."""
+
+
+def prepare_records(records: Sequence[Any], *, first_index: int = 0) -> list[PreparedRecord]:
+    """Validate each record and, if it is valid, canonicalise it, salt it afresh and hash it.
+
+    What an agency does to every record before batching, in one pass per record (pure but for the
+    random salts), so that a large submission can be split across worker processes.
+    """
+    prepared = []
+    for offset, record in enumerate(records):
+        index = first_index + offset
+        try:  # canonical first: its size is the validator's size rule (else it measures the record itself)
+            canonical: bytes | None = canonicalize(record)
+        except (CanonicalizationError, RecursionError):
+            canonical = None  # invalid: the validator says why
+        errors = _validate(record, index, None, len(canonical) if canonical is not None else None)
+        if errors:
+            prepared.append(PreparedRecord(index, tuple(errors), None, None, None, None))
+            continue
+        if canonical is None:
+            canonical = canonicalize(record)  # raises what a valid record cannot (a safety net)
+        salts, hashed = salt_and_hash(record)
+        prepared.append(PreparedRecord(
+            index, (), canonical, hashlib.sha256(canonical).hexdigest(), json.dumps(salts, separators=(",", ":")),
+            hashed.record_hash,
+        ))
+    return prepared
 
 
 def _utc_now(now: datetime | None) -> datetime:
@@ -313,7 +366,9 @@ _FIELD_RULES: dict[str, _Check] = {
 _FREE_FORM_KEYS = {"extensions": _EXTENSION_KEY}
 
 
-def _check_record_rules(record: dict[str, Any], errs: _Errors, now: datetime) -> None:
+def _check_record_rules(
+    record: dict[str, Any], errs: _Errors, now: datetime, canonical_size: int | None = None
+) -> None:
     bad = {path for path, _ in errs}
     product = record.get("product")
     if isinstance(product, dict) and not bad.intersection(("product.production_date", "product.expiry_date")):
@@ -346,16 +401,19 @@ def _check_record_rules(record: dict[str, Any], errs: _Errors, now: datetime) ->
                     )
                 )
 
-    _check_record_size(record, errs, _compiled().max_record_bytes)
+    _check_record_size(record, errs, _compiled().max_record_bytes, canonical_size)
 
 
-def _check_record_size(record: dict[str, Any], errs: _Errors, limit: int) -> None:
-    try:
-        size = _canonical_size_over(record, limit)
-    except (CanonicalizationError, RecursionError) as exc:
-        if not errs:  # a safety net: every cause (NaN, too deep...) is reported as a field error already
-            errs.append(("", f"cannot be written as canonical JSON: {exc}"))
-        return
+def _check_record_size(record: dict[str, Any], errs: _Errors, limit: int, known: int | None = None) -> None:
+    if known is not None:  # the caller has the canonical bytes already
+        size: int | None = known if known > limit else None
+    else:
+        try:
+            size = _canonical_size_over(record, limit)
+        except (CanonicalizationError, RecursionError) as exc:
+            if not errs:  # a safety net: every cause (NaN, too deep...) is reported as a field error already
+                errs.append(("", f"cannot be written as canonical JSON: {exc}"))
+            return
     if size is not None:
         errs.append(("", f"record is {size} bytes as canonical JSON, at most {limit} allowed / 记录超过 {limit} 字节"))
 
