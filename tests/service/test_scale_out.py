@@ -14,7 +14,8 @@ from tests.support.service import ServiceProcess, write_deployment
 from trace_sdk.client.agency import AgencyClient
 
 
-def _wait_indexed(url: str, block: int, timeout_s: float = 60.0) -> None:
+def _wait_indexed(url: str, block: int, timeout_s: float = 60.0) -> int:
+    """Wait until the checkpoint reaches ``block``; the checkpoint (everything up to it is indexed)."""
     engine = create_engine(url)
     try:
         deadline = time.monotonic() + timeout_s
@@ -22,24 +23,29 @@ def _wait_indexed(url: str, block: int, timeout_s: float = 60.0) -> None:
             with engine.connect() as connection:
                 done = connection.execute(select(func.max(ChainCheckpoint.block_number))).scalar()
             if done is not None and done >= block:
-                return
+                return int(done)
             time.sleep(0.2)
     finally:
         engine.dispose()
     raise AssertionError(f"the indexer did not reach block {block}")
 
 
-def _indexed(url: str) -> tuple[int, int, int]:
+def _indexed(url: str, up_to: int) -> tuple[int, int, int]:
     engine = create_engine(url)
     try:
         with engine.connect() as connection:
-            events = connection.execute(select(func.count()).select_from(ChainEvent)).scalar_one()
+            events = connection.execute(
+                select(func.count()).select_from(ChainEvent).where(ChainEvent.block_number <= up_to)
+            ).scalar_one()
             distinct = connection.execute(
                 select(func.count()).select_from(
-                    select(ChainEvent.tx_hash, ChainEvent.log_index).distinct().subquery()
+                    select(ChainEvent.tx_hash, ChainEvent.log_index)
+                    .where(ChainEvent.block_number <= up_to).distinct().subquery()
                 )
             ).scalar_one()
-            batches = connection.execute(select(func.count()).select_from(Batch)).scalar_one()
+            batches = connection.execute(
+                select(func.count()).select_from(Batch).where(Batch.block_number <= up_to)
+            ).scalar_one()
         return int(events), int(distinct), int(batches)
     finally:
         engine.dispose()
@@ -71,10 +77,9 @@ def test_two_service_processes_index_every_event_exactly_once(
                           outbox_path=tmp_path / "outbox.sqlite3") as client:
             records = [dict(r, record_id=f"scale-{tmp_path.name[-8:]}-{i}") for i, r in enumerate(sample_records[:12])]
             client.submit(records[:6], batch_size=2)
-            head = w3.eth.block_number
-            _wait_indexed(database_url, head)
-            events, distinct, batches = _indexed(database_url)
-            chain_events, chain_batches = _chain_facts(consortium, head)
+            checkpoint = _wait_indexed(database_url, w3.eth.block_number)
+            events, distinct, batches = _indexed(database_url, checkpoint)
+            chain_events, chain_batches = _chain_facts(consortium, checkpoint)
             assert events == distinct == chain_events
             assert batches == chain_batches
 
@@ -84,10 +89,9 @@ def test_two_service_processes_index_every_event_exactly_once(
                                          outbox_path=tmp_path / "outbox.sqlite3")
             client_second.submit(records[6:], batch_size=3)
             client_second.close()
-            head = w3.eth.block_number
-            _wait_indexed(database_url, head)
-            events, distinct, batches = _indexed(database_url)
-            chain_events, chain_batches = _chain_facts(consortium, head)
+            checkpoint = _wait_indexed(database_url, w3.eth.block_number)
+            events, distinct, batches = _indexed(database_url, checkpoint)
+            chain_events, chain_batches = _chain_facts(consortium, checkpoint)
             assert events == distinct == chain_events
             assert batches == chain_batches
     finally:

@@ -578,19 +578,7 @@ class AgencyClient:
         return receipts
 
     def _receipt(self, record_id: str) -> SubmitReceipt:
-        record = self.outbox.record(self.address, record_id)
-        if record is None:
-            raise KeyError(record_id)
-        batch = self.outbox.batch(record.batch_id)
-        return SubmitReceipt(
-            record_id=record.record_id,
-            record_hash=record.record_hash,
-            merkle_root=batch.root,
-            tx_hash=batch.tx_hash,
-            block_number=batch.block_number,
-            certificate_id=record.certificate_id or certificate_id_for(bytes.fromhex(record.record_hash[2:])),
-            uploaded=record.certificate_id is not None,
-        )
+        return self._receipts([record_id])[0]
 
     # -- revocation, recall, trace -----------------------------------------------------------------
     def _transact(self, what: str, call: Any) -> dict[str, Any]:
