@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -57,6 +60,15 @@ def _demo() -> dict[str, Any]:
 def _fail(message: str, code: int = 1) -> typer.Exit:
     err_console.print(f"[red]error:[/] {message}")
     return typer.Exit(code)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """Turn a TraceChain error into a red message and exit code 1 (the CLI's one error edge)."""
+    try:
+        yield
+    except TraceError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _resolve_key(key_file: Path | None, agency: str | None) -> str:
@@ -246,12 +258,8 @@ def outbox_flush(
 ) -> None:
     """Deliver everything waiting in the outbox (anchor, upload)."""
     client = _agency_client(key_file, agency, service_url, rpc_url, outbox)
-    try:
+    with _reported(), contextlib.closing(client):
         receipts = client.flush()
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
-    finally:
-        client.close()
     console.print(f"delivered {len(receipts)} record(s); nothing left waiting")
 
 
@@ -293,10 +301,8 @@ def member_propose_add(
 ) -> None:
     """Propose adding a member agency (counts as your YES vote)."""
     gov = _governance(key_file, agency, rpc_url, registry)
-    try:
+    with _reported():
         proposal_id = gov.propose_add_member(address, name, code, [r.strip() for r in roles.split(",")])
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
     console.print(f"proposal {proposal_id} created")
 
 
@@ -307,10 +313,8 @@ def member_propose_remove(
 ) -> None:
     """Propose removing a member agency (counts as your YES vote)."""
     gov = _governance(key_file, agency, rpc_url, registry)
-    try:
+    with _reported():
         proposal_id = gov.propose_remove_member(address)
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
     console.print(f"proposal {proposal_id} created")
 
 
@@ -322,10 +326,8 @@ def member_vote(
 ) -> None:
     """Vote on a proposal; the vote that reaches the threshold executes it."""
     gov = _governance(key_file, agency, rpc_url, registry)
-    try:
+    with _reported():
         gov.vote(proposal_id, support=not against)
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
     console.print(f"voted {'NO' if against else 'YES'} on proposal {proposal_id}")
 
 
@@ -352,10 +354,8 @@ def revoke(
 ) -> None:
     """Revoke one record this agency submitted."""
     client = _agency_client(key_file, agency, service_url, rpc_url, outbox)
-    try:
+    with _reported():
         result = client.revoke(record_id, reason)
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
     console.print_json(data=result)
 
 
@@ -367,10 +367,8 @@ def recall(
 ) -> None:
     """Recall a lot (REGULATOR): it and every downstream lot verify as recalled."""
     client = _agency_client(key_file, agency, service_url, rpc_url, None)
-    try:
+    with _reported():
         result = client.recall(trace_code, reason)
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
     console.print_json(data=result)
 
 
@@ -382,10 +380,8 @@ def trace(
 ) -> None:
     """Every lot and enterprise downstream (forward) or upstream (backward) of a lot."""
     client = _agency_client(key_file, agency, service_url, rpc_url, None)
-    try:
+    with _reported():
         console.print_json(data=client.trace(trace_code, direction))
-    except TraceError as exc:
-        raise _fail(str(exc)) from None
 
 
 @enterprise_app.command("add")

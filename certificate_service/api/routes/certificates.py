@@ -120,11 +120,7 @@ async def download_certificate_pdf(
 ) -> Response:
     """The signed PDF of one of the caller's certificates (one stored file per set of hidden fields)."""
     document = await async_certificate_document(
-        session=session,
-        context=context,
-        enterprise_uscc=enterprise.uscc,
-        certificate_id=certificate_id,
-        hide=hide,
+        session=session, context=context, enterprise_uscc=enterprise.uscc, certificate_id=certificate_id, hide=hide
     )
     headers = _document_headers(document)
     headers["Content-Disposition"] = f'attachment; filename="{document.certificate_id}.pdf"'
@@ -145,11 +141,7 @@ async def certificate_payload(
 ) -> Response:
     """The machine-readable payload (RFC 8785 JSON) exactly as signed into the PDF of that variant."""
     document = await async_certificate_document(
-        session=session,
-        context=context,
-        enterprise_uscc=enterprise.uscc,
-        certificate_id=certificate_id,
-        hide=hide,
+        session=session, context=context, enterprise_uscc=enterprise.uscc, certificate_id=certificate_id, hide=hide
     )
     headers = _document_headers(document)
     return Response(embedded_payload(document.pdf), media_type="application/json", headers=headers)
