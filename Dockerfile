@@ -34,7 +34,8 @@ RUN pip install --no-deps /src && rm -rf /src
 
 ENV TRACECHAIN_DATA_DIR=/data \
     TRACECHAIN_HTTP_HOST=0.0.0.0 \
-    TRACECHAIN_HTTP_PORT=8000
+    TRACECHAIN_HTTP_PORT=8000 \
+    TRACECHAIN_WORKERS=2
 
 USER 10001:10001
 WORKDIR /home/tracechain
@@ -44,4 +45,5 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=6 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health' % os.environ.get('TRACECHAIN_HTTP_PORT', '8000'), timeout=4)"]
 
 # The service listens on all interfaces inside the container; docker-compose.yml publishes it on 127.0.0.1.
-CMD ["sh", "-c", "exec uvicorn certificate_service.main:create_app --factory --host \"$TRACECHAIN_HTTP_HOST\" --port \"$TRACECHAIN_HTTP_PORT\""]
+# Same command line as `tracechain up` (chain_node.up.service_command).
+CMD ["sh", "-c", "exec uvicorn certificate_service.main:create_app --factory --host \"$TRACECHAIN_HTTP_HOST\" --port \"$TRACECHAIN_HTTP_PORT\" --workers \"$TRACECHAIN_WORKERS\" --loop uvloop --http httptools"]

@@ -2,8 +2,9 @@
 
 Anvil with persisted state, the contracts deployed, the demo consortium seeded and funded and the issuer
 fingerprint registered by governance (`chain_node.up.prepare_chain`), then the certificate service
-as its own `uvicorn certificate_service.main:create_app --factory` process (single worker, as `tracechain up`
-starts it). Everything lives in a throw-away data directory and uses free ports.
+with the command line `tracechain up` uses (`chain_node.up.service_command`: uvicorn with uvloop and httptools,
+TRACECHAIN_WORKERS worker processes, by default one per CPU). Everything lives in a throw-away data directory
+and uses free ports.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import io
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +22,8 @@ from rich.console import Console
 
 from chain_node.anvil import free_port
 from chain_node.consortium import AgencyIdentity
-from chain_node.settings import NodeSettings
-from chain_node.up import ChainSession, prepare_chain
+from chain_node.settings import NodeSettings, default_workers
+from chain_node.up import ChainSession, prepare_chain, service_command
 
 __all__ = ["ServiceProcess", "System", "start_system"]
 
@@ -36,6 +36,7 @@ class ServiceProcess:
     rpc_url: str
     port: int
     database_url: str | None = None
+    workers: int = field(default_factory=default_workers)
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -58,10 +59,7 @@ class ServiceProcess:
         self.log_path = self.data_dir / f"service-{self.port}.log"
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [
-                    sys.executable, "-m", "uvicorn", "certificate_service.main:create_app", "--factory",
-                    "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
-                ],
+                service_command("127.0.0.1", self.port, self.workers),
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -122,6 +120,11 @@ class System:
         self.chain.stop()
 
 
+def _workers_from_env() -> int:
+    """TRACECHAIN_WORKERS as `tracechain up` reads it."""
+    return NodeSettings.from_env().service_workers
+
+
 def start_system(data_dir: Path) -> System:
     """Anvil + contracts + demo consortium + issuer fingerprint + the certificate service, in ``data_dir``."""
     settings = NodeSettings(
@@ -130,13 +133,16 @@ def start_system(data_dir: Path) -> System:
         anvil_port=free_port(),
         http_host="127.0.0.1",
         http_port=free_port(),
+        service_workers=_workers_from_env(),
         deployer_key=None,
         deployer_keystore=None,
         deployer_keystore_password=None,
     )
     chain = prepare_chain(settings, Console(file=io.StringIO()))  # also registers the issuer fingerprint
     try:
-        service = ServiceProcess(settings.data_dir, chain.rpc_url, settings.http_port).start()
+        service = ServiceProcess(
+            settings.data_dir, chain.rpc_url, settings.http_port, workers=settings.service_workers
+        ).start()
     except BaseException:
         chain.stop()
         raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +12,7 @@ from fastapi.routing import APIRoute
 from web3 import Web3
 
 from certificate_service.api.routes import certificates, ingest, pages, system, trace, verify
-from certificate_service.background import start_indexer_thread
+from certificate_service.background import start_indexer_thread, start_version_refresher
 from certificate_service.context import ServiceContext
 from certificate_service.core.config import Settings, get_settings, read_deployment
 from certificate_service.db import create_db_engine, create_session_factory
@@ -65,6 +66,12 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
         app.state.context = context
         if run_indexer:
             start_indexer_thread(context)
+        context.verification_counter.start()
+        start_version_refresher(context)
+        # Everything loaded so far (modules, the app, the context) lives as long as the process: keep it out of
+        # the collector's full scans, which otherwise stall every request of this worker for tens of ms.
+        gc.collect()
+        gc.freeze()
         log.info("certificate service up: chain %s, db %s", context.deployment.chain_id,
                  context.engine.url.render_as_string(hide_password=True))
         try:

@@ -9,7 +9,22 @@ from pathlib import Path
 
 from eth_account import Account
 
-__all__ = ["NodeSettings"]
+__all__ = ["NodeSettings", "default_workers"]
+
+
+def default_workers() -> int:
+    """Certificate service worker processes by default: one per CPU, at most 4."""
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+def _workers(value: str | None) -> int:
+    """``TRACECHAIN_WORKERS`` as a positive count (unset or empty: :func:`default_workers`)."""
+    if not value:
+        return default_workers()
+    workers = int(value)
+    if workers < 1:
+        raise ValueError(f"TRACECHAIN_WORKERS must be at least 1, got {value!r}")
+    return workers
 
 
 @dataclass(frozen=True)
@@ -21,6 +36,7 @@ class NodeSettings:
     anvil_port: int
     http_host: str
     http_port: int
+    service_workers: int
     deployer_key: str | None
     deployer_keystore: Path | None
     deployer_keystore_password: str | None
@@ -35,6 +51,7 @@ class NodeSettings:
             anvil_port=int(env.get("TRACECHAIN_ANVIL_PORT", "8545")),
             http_host=env.get("TRACECHAIN_HTTP_HOST", "127.0.0.1"),
             http_port=int(env.get("TRACECHAIN_HTTP_PORT", "8000")),
+            service_workers=_workers(env.get("TRACECHAIN_WORKERS")),
             deployer_key=env.get("TRACECHAIN_DEPLOYER_KEY") or None,
             deployer_keystore=Path(keystore) if keystore else None,
             deployer_keystore_password=env.get("TRACECHAIN_DEPLOYER_KEYSTORE_PASSWORD"),

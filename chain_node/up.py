@@ -22,7 +22,7 @@ from chain_node.deploy import Deployment
 from chain_node.provisioning import provision
 from chain_node.settings import NodeSettings
 
-__all__ = ["ChainSession", "prepare_chain", "run_up"]
+__all__ = ["ChainSession", "prepare_chain", "run_up", "service_command"]
 
 _DEV_ACCOUNTS = 10
 
@@ -99,13 +99,22 @@ def _start_service(settings: NodeSettings, rpc_url: str) -> subprocess.Popen[byt
         TRACECHAIN_HTTP_PORT=str(settings.http_port),
     )
     return subprocess.Popen(
-        [
-            sys.executable, "-m", "uvicorn", "certificate_service.main:create_app", "--factory",
-            "--host", settings.http_host, "--port", str(settings.http_port), "--log-level", "warning",
-        ],
+        service_command(settings.http_host, settings.http_port, settings.service_workers),
         env=env,
         start_new_session=True,
     )
+
+
+def service_command(host: str, port: int, workers: int) -> list[str]:
+    """The command line of the certificate service: uvicorn (uvloop, httptools) with ``workers`` processes.
+
+    Every worker runs the whole app; one of them at a time is the chain indexer (a database lock decides).
+    """
+    return [
+        sys.executable, "-m", "uvicorn", "certificate_service.main:create_app", "--factory",
+        "--host", host, "--port", str(port), "--workers", str(workers),
+        "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+    ]
 
 
 def _wait_for_service(proc: subprocess.Popen[bytes], url: str, timeout_s: float = 60.0) -> None:

@@ -6,10 +6,10 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, undefer
 
-from certificate_service.db.models import Certificate, CertificateFile, utcnow
+from certificate_service.db.models import Certificate, CertificateFile, UTCDateTime, utcnow
 from certificate_service.repositories._common import normalize_hash32
 
 _HASH32 = re.compile(r"0x[0-9a-f]{64}")
@@ -23,6 +23,7 @@ def _hash32(value: str) -> str:
 __all__ = [
     "add_certificate",
     "add_certificate_file",
+    "add_verifications",
     "bulk_add_certificates",
     "get_certificate",
     "get_certificate_by_record",
@@ -30,7 +31,7 @@ __all__ = [
     "get_file_by_certificate_hash",
     "get_file_by_pdf_sha256",
     "list_certificate_files",
-    "record_verification",
+    "verification_counts",
 ]
 
 
@@ -134,17 +135,32 @@ def list_certificate_files(*, session: Session, certificate_id: str) -> Sequence
     return session.scalars(query).all()
 
 
-def record_verification(*, session: Session, certificate_id: str, at: datetime) -> int | None:
-    """Atomically count one public verification; returns the new count (None for an unknown id)."""
-    result = session.execute(
-        update(Certificate)
-        .where(Certificate.certificate_id == certificate_id)
+def add_verifications(*, session: Session, counts: Sequence[tuple[str, int, datetime]]) -> None:
+    """Add ``n`` public verifications per certificate, first seen at ``at`` (one executemany UPDATE)."""
+    if not counts:
+        return
+    table = Certificate.__table__
+    statement = (
+        update(table)
+        .where(table.c.certificate_id == bindparam("cid"))
         .values(
-            verification_count=Certificate.verification_count + 1,
-            first_verified_at=func.coalesce(Certificate.first_verified_at, at),
+            verification_count=table.c.verification_count + bindparam("n"),
+            first_verified_at=func.coalesce(table.c.first_verified_at, bindparam("at", type_=UTCDateTime())),
         )
-        .returning(Certificate.verification_count)
-        .execution_options(synchronize_session=False)
     )
-    count = result.scalar_one_or_none()
-    return int(count) if count is not None else None
+    session.execute(statement, [{"cid": cid, "n": n, "at": at} for cid, n, at in counts])
+
+
+def verification_counts(
+    *, session: Session, certificate_ids: Sequence[str]
+) -> dict[str, tuple[int, datetime | None]]:
+    """``certificate_id -> (verification_count, first_verified_at)`` of the known ids among ``certificate_ids``."""
+    found: dict[str, tuple[int, datetime | None]] = {}
+    for start in range(0, len(certificate_ids), 500):
+        chunk = certificate_ids[start : start + 500]
+        query = select(
+            Certificate.certificate_id, Certificate.verification_count, Certificate.first_verified_at
+        ).where(Certificate.certificate_id.in_(chunk))
+        for certificate_id, count, first in session.execute(query):
+            found[certificate_id] = (int(count or 0), first)
+    return found

@@ -17,11 +17,14 @@ same JSON shape when the verdict is ``invalid`` only because checks could not be
 dependency, unreachable: the shared verifier fails closed, ``valid`` is false, those checks say ``error``,
 no check says ``invalid``) - the answer may be retried, and a forgery is never answered with 503.
 
-Caching: stored payloads (immutable) are kept by certificate hash; whole public answers are kept by
-(certificate hash, lot-link version, revocation/recall version) where the versions are read from the
-indexer's tables in one query per request, so a new revocation, recall or lot link is seen by the next
-request; answers also expire after :data:`RESULT_TTL_S` (agency names etc.). Answers with an ``error`` check
-are never cached. The per-request path of a warm cache is one read query and the counter's UPDATE.
+Caching: stored payloads (immutable) are kept by certificate hash; whole public answers are kept, as JSON
+bytes, by (certificate hash, lot-link version, revocation/recall version) where the versions are read from the
+indexer's tables in one query. A lookup whose answer is cached and whose versions were read at most
+``VERIFY_FRESHNESS_S`` ago (a background thread re-reads them twice per window) is answered from memory on
+the event loop (:func:`cached_verification`): no database, no chain, no thread hop; so a new revocation,
+recall or lot link shows within that window after the indexer stored it (0 = read the versions on every
+lookup). Answers also expire after :data:`RESULT_TTL_S` (agency names etc.); answers with an ``error`` check
+are never cached. The counter is counted in memory and written in batches (``verification_counter``).
 
 Privacy: answers never contain ``contact``, ``extensions`` or document numbers; a counterparty's USCC is
 masked (``9131****487L``); names of hidden fields are reduced to their top-level name.
@@ -29,13 +32,12 @@ masked (``9131****487L``); names of hidden fields are reduced to their top-level
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import threading
+import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -44,7 +46,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from certificate_service.context import ServiceContext
-from certificate_service.db import begin_write
 from certificate_service.db.models import LotLink, Recall, Record, Revocation
 from certificate_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from certificate_service.repositories import anchors as anchor_repo
@@ -74,7 +75,9 @@ __all__ = [
     "ParsedQuery",
     "VerificationPage",
     "VerificationView",
+    "cached_verification",
     "parse_query",
+    "refresh_versions",
     "verification_page",
     "verify_query",
     "verify_upload",
@@ -114,27 +117,27 @@ class VerificationView:
     """One public verification answer and the HTTP status it is served with."""
 
     http_status: int
-    body: dict[str, Any]
-    """``valid, status, checks, certificate, anchor, verification`` (+ ``warning``)."""
+    status: str
+    """The verdict: valid, revoked, recalled, invalid or not_found."""
+    undecided: bool
+    """Invalid only because checks could not be decided (a dependency was unreachable), not a forgery."""
+    fields: dict[str, Any]
+    """The body's fields after ``prefix`` (all of them when there is no prefix)."""
     prefix: bytes | None = None
-    """The JSON of ``body`` without the counter and warning and without its closing brace (cached answers)."""
+    """The JSON of a cached answer without its closing brace (``valid, status, checks, certificate, anchor``)."""
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """``valid, status, checks, certificate, anchor, verification`` (+ ``warning``)."""
+        if self.prefix is None:
+            return self.fields
+        return {**json.loads(self.prefix + b"}"), **self.fields}
 
     def json_bytes(self) -> bytes:
-        """``body`` as compact UTF-8 JSON (the cached part is not serialised again)."""
+        """The body as compact UTF-8 JSON (a cached answer's part is not serialised again)."""
         if self.prefix is None:
-            return _dumps(self.body)
-        tail = {key: self.body[key] for key in ("verification", "warning") if key in self.body}
-        return self.prefix + b"," + _dumps(tail)[1:]
-
-    @property
-    def status(self) -> str:
-        """The verdict: valid, revoked, recalled, invalid or not_found."""
-        return str(self.body["status"])
-
-    @property
-    def undecided(self) -> bool:
-        """Invalid only because checks could not be decided (a dependency was unreachable), not a forgery."""
-        return _undecided(self.body)
+            return _dumps(self.fields)
+        return self.prefix + b"," + _dumps(self.fields)[1:]
 
 
 def _undecided(body: Mapping[str, Any]) -> bool:
@@ -169,10 +172,15 @@ class VerificationPage:
 
 @dataclass(frozen=True, slots=True)
 class _Answer:
-    """A cached public answer (without counter) and its JSON without the closing brace."""
+    """A cached public answer without counter: its JSON without the closing brace, and its verdict.
 
-    body: dict[str, Any]
+    Kept as bytes, not as the dict: thousands of cached answers as nested dicts made the garbage collector's
+    full scans stall a worker for tens of milliseconds.
+    """
+
     prefix: bytes
+    status: str
+    undecided: bool
 
 
 def _dumps(value: Any) -> bytes:
@@ -181,8 +189,8 @@ def _dumps(value: Any) -> bytes:
 
 
 def _answer(body: dict[str, Any]) -> _Answer:
-    """A body to cache, with its JSON serialised once."""
-    return _Answer(body, _dumps(body)[:-1])
+    """A body to cache, serialised once."""
+    return _Answer(_dumps(body)[:-1], str(body["status"]), _undecided(body))
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,12 +227,22 @@ class _Caches:
         self.facts = FactCache(65_536)  # certificate_id -> _Facts
         self.default_files = FactCache(65_536)  # certificate_id -> certificate hash of its stored default file
         self.no_default_file = FactCache(65_536, ttl_seconds=NO_FILE_TTL_S)  # certificate_id -> True (none yet)
-        self.payloads = FactCache(4_096)  # certificate hash -> stored payload
-        self.built = FactCache(4_096, ttl_seconds=RESULT_TTL_S)  # (certificate_id, links) -> built payload
+        self.payloads = FactCache(4_096)  # certificate hash -> stored payload (JSON bytes)
+        self.built = FactCache(4_096, ttl_seconds=RESULT_TTL_S)  # (certificate_id, links) -> (hash, JSON bytes)
         self.lineage = FactCache(16_384)  # (trace_code, links) -> ancestor trace codes
         self.results = FactCache(16_384, ttl_seconds=RESULT_TTL_S)  # (hash, links, status) -> _Answer
-        self.first_verified = FactCache(65_536)  # certificate_id -> first_verified_at (ISO, fixed once set)
-        self.sqlite_writer = threading.Lock()  # this process's counter writers queue here, not in SQLite's busy loop
+        self._versions: tuple[float, _Versions] | None = None  # (monotonic time read, versions)
+
+    def remember_versions(self, versions: _Versions) -> None:
+        """Note the table versions just read from the database."""
+        self._versions = (time.monotonic(), versions)
+
+    def fresh_versions(self, max_age_s: float) -> _Versions | None:
+        """The table versions if they were read at most ``max_age_s`` ago, else None."""
+        snapshot = self._versions
+        if snapshot is None or time.monotonic() - snapshot[0] > max_age_s:
+            return None
+        return snapshot[1]
 
 
 _CACHES: dict[int, _Caches] = {}
@@ -288,11 +306,13 @@ _VERSIONS = select(
 )
 
 
-def _read_versions(session: Session) -> _Versions:
-    """Lot-link and revocation/recall versions, in one query."""
+def _read_versions(session: Session, caches: _Caches) -> _Versions:
+    """Lot-link and revocation/recall versions, in one query (remembered for the cached path)."""
     row = session.connection().execute(_VERSIONS).one()
     links, revocations, revoked_at, recalls, recalled_at = (int(value or 0) for value in row)
-    return _Versions(links, (revocations, revoked_at, recalls, recalled_at))
+    versions = _Versions(links, (revocations, revoked_at, recalls, recalled_at))
+    caches.remember_versions(versions)
+    return versions
 
 
 def _resolve(session: Session, caches: _Caches, query: ParsedQuery) -> _Target | None:
@@ -345,15 +365,16 @@ def _facts(session: Session, caches: _Caches, certificate_id: str) -> _Facts:
 
 def _stored_payload(session: Session, caches: _Caches, certificate_hash: str) -> dict[str, Any]:
     """The payload signed into a stored certificate file (read from its PDF once)."""
-    payload: dict[str, Any] | None = caches.payloads.get(certificate_hash)
-    if payload is None:
+    embedded: bytes | None = caches.payloads.get(certificate_hash)
+    if embedded is None:
         stored = certificate_repo.get_file_by_certificate_hash(
             session=session, certificate_hash=certificate_hash, with_pdf=True
         )
         if stored is None:
             raise NotFound(f"no certificate file {certificate_hash}")
-        payload = json.loads(certificate_service.embedded_payload(stored.pdf))
-        caches.payloads.put(certificate_hash, payload)
+        embedded = certificate_service.embedded_payload(stored.pdf)
+        caches.payloads.put(certificate_hash, embedded)
+    payload: dict[str, Any] = json.loads(embedded)
     return payload
 
 
@@ -378,13 +399,15 @@ def _payload_for(
     if file_hash is not None:
         return _stored_payload(session, caches, file_hash)
     key = (certificate_id, versions.links)
-    payload: dict[str, Any] | None = caches.built.get(key)
-    if payload is None:
+    built: tuple[str | None, bytes] | None = caches.built.get(key)
+    if built is None:
         certificate, record = _load(session, certificate_id)
         disclosure, _variant = certificate_service.disclosure_for(record, [])
         payload = certificate_service.build_payload(session, context, certificate, record, disclosure)
-        caches.built.put(key, payload)
-    return payload
+        caches.built.put(key, (payload.get("certificate_hash"), _dumps(payload)))
+        return payload
+    loaded: dict[str, Any] = json.loads(built[1])
+    return loaded
 
 
 def _ancestors(session: Session, caches: _Caches, trace_code: Any, links: int) -> tuple[str, ...]:
@@ -440,65 +463,36 @@ def _not_found(query: ParsedQuery) -> VerificationView:
     )
     body["query"] = query.value
     body["verification"] = None
-    return VerificationView(404, body)
+    return VerificationView(404, "not_found", False, body)
 
 
 def _finish(
     answer: _Answer | dict[str, Any], verification: dict[str, Any] | None, warn_count: int
 ) -> VerificationView:
     """Attach the counter (and the copied-code warning) and pick the HTTP status."""
-    body, prefix = (answer.body, answer.prefix) if isinstance(answer, _Answer) else (answer, None)
-    out = {**body, "verification": verification}
+    if isinstance(answer, _Answer):
+        status, undecided, prefix, fields = answer.status, answer.undecided, answer.prefix, {}
+    else:
+        status, undecided, prefix, fields = str(answer["status"]), _undecided(answer), None, dict(answer)
+    fields["verification"] = verification
     if verification is not None and verification["count"] > warn_count:
-        out["warning"] = (
+        fields["warning"] = (
             f"该证书已被公开查验 {verification['count']} 次（超过 {warn_count} 次），二维码或证书编号可能被复制，"
             "请核对产品、批次与包装是否一致，谨防假冒。"
         )
-    status = 404 if out["status"] == "not_found" else 503 if _undecided(out) else 200
-    return VerificationView(status, out, prefix)
+    http_status = 404 if status == "not_found" else 503 if undecided else 200
+    return VerificationView(http_status, status, undecided, fields, prefix)
 
 
-@contextlib.contextmanager
-def _writer(session: Session, caches: _Caches) -> Iterator[None]:
-    """Start the counter's write transaction; on SQLite first queue on this process's writer lock.
-
-    SQLite admits one writer at a time and makes the others sleep and retry (busy timeout), which turns a
-    burst of verifications into long tail latencies; a lock hands the write over at once.
-    """
-    lock = caches.sqlite_writer if session.get_bind().dialect.name == "sqlite" else contextlib.nullcontext()
-    with lock:
-        begin_write(session)
-        yield
+def _count(session: Session, context: ServiceContext, certificate_id: str, at: datetime) -> dict[str, Any] | None:
+    """Count one public verification; ``{count, first_verified_at}``, or None for an unknown certificate."""
+    counted = context.verification_counter.load_and_count(session, certificate_id, at)
+    return None if counted is None else _verification(counted)
 
 
-def _count(session: Session, caches: _Caches, certificate_id: str, at: datetime) -> dict[str, Any] | None:
-    """Count one public verification (atomic UPDATE); ``{count, first_verified_at}`` or None if unknown."""
-    with _writer(session, caches):
-        return _increment(session, caches, certificate_id, at)
-
-
-def _increment(session: Session, caches: _Caches, certificate_id: str, at: datetime) -> dict[str, Any] | None:
-    """The counter's UPDATE in the open write transaction, then COMMIT (ROLLBACK on failure)."""
-    try:
-        count = certificate_repo.record_verification(session=session, certificate_id=certificate_id, at=at)
-        if count is None:
-            session.rollback()
-            return None
-        first: str | None = caches.first_verified.get(certificate_id)
-        if first is None:
-            if count == 1:
-                moment = at
-            else:
-                session.expire_all()
-                certificate = certificate_repo.get_certificate(session=session, certificate_id=certificate_id)
-                moment = certificate.first_verified_at if certificate and certificate.first_verified_at else at
-            first = _iso(moment)
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    caches.first_verified.put(certificate_id, first)
-    return {"count": count, "first_verified_at": first}
+def _verification(counted: tuple[int, datetime]) -> dict[str, Any]:
+    """The public form of a count and its first time."""
+    return {"count": counted[0], "first_verified_at": _iso(counted[1])}
 
 
 def _cached_key(caches: _Caches, target: _Target, versions: _Versions) -> tuple[Any, ...] | None:
@@ -507,32 +501,41 @@ def _cached_key(caches: _Caches, target: _Target, versions: _Versions) -> tuple[
     if file_hash is None:
         if not caches.no_default_file.get(target.certificate_id):
             return None
-        built: dict[str, Any] | None = caches.built.get((target.certificate_id, versions.links))
+        built: tuple[str | None, bytes] | None = caches.built.get((target.certificate_id, versions.links))
         if built is None:
             return None
-        file_hash = built.get("certificate_hash")
+        file_hash = built[0]
     return (file_hash, versions.links, versions.status)
 
 
-def _cached_verification(
-    session: Session, context: ServiceContext, caches: _Caches, target: _Target, at: datetime
-) -> VerificationView | None:
-    """The hot path, one write transaction: table versions, a cached answer, the counter's UPDATE; or None."""
-    with _writer(session, caches):
-        try:
-            versions = _read_versions(session)
-            key = _cached_key(caches, target, versions)
-            answer: _Answer | None = caches.results.get(key) if key is not None else None
-            if answer is None:
-                session.rollback()
-                return None
-        except BaseException:
-            session.rollback()
-            raise
-        verification = _increment(session, caches, target.certificate_id, at)
-    if verification is None:
+def refresh_versions(context: ServiceContext) -> None:
+    """Read the table versions now, so that lookups keep being answered from memory."""
+    with context.sessions() as session:
+        _read_versions(session, _caches(context))
+
+
+def cached_verification(*, context: ServiceContext, query: str, now: datetime | None = None) -> VerificationView | None:
+    """The answer to a lookup from memory alone (no database, no chain), counted; None if anything is missing.
+
+    Used directly on the event loop: a known target, table versions read at most ``VERIFY_FRESHNESS_S`` ago,
+    the cached answer for them and a loaded counter. Raises BadRequest for a malformed query.
+    """
+    parsed = parse_query(query)
+    caches = _caches(context)
+    target: _Target | None = caches.targets.get((parsed.kind, parsed.value))
+    if target is None:
         return None
-    return _finish(answer, verification, context.settings.VERIFY_WARN_COUNT)
+    versions = caches.fresh_versions(context.settings.VERIFY_FRESHNESS_S)
+    if versions is None:
+        return None
+    key = _cached_key(caches, target, versions)
+    answer: _Answer | None = caches.results.get(key) if key is not None else None
+    if answer is None:
+        return None
+    counted = context.verification_counter.count(target.certificate_id, now or datetime.now(UTC))
+    if counted is None:
+        return None
+    return _finish(answer, _verification(counted), context.settings.VERIFY_WARN_COUNT)
 
 
 def verify_query(
@@ -540,24 +543,27 @@ def verify_query(
 ) -> VerificationView:
     """Verify the certificate ``query`` names and count the verification (400 for malformed input).
 
-    Without ``session`` one is opened (and closed) here.
+    Answered from memory when possible (:func:`cached_verification`); otherwise with ``session``, or a
+    session opened (and closed) here.
     """
+    at = now or datetime.now(UTC)
+    cached = cached_verification(context=context, query=query, now=at)
+    if cached is not None:
+        return cached
     if session is None:
         with context.sessions() as own:
-            return verify_query(context=context, query=query, session=own, now=now)
-    parsed = parse_query(query)
+            return _verify_stored(context, parse_query(query), own, at)
+    return _verify_stored(context, parse_query(query), session, at)
+
+
+def _verify_stored(context: ServiceContext, parsed: ParsedQuery, session: Session, at: datetime) -> VerificationView:
+    """The answer to a lookup read from the database (and the chain where not cached), counted."""
     caches = _caches(context)
-    at = now or datetime.now(UTC)
-    known: _Target | None = caches.targets.get((parsed.kind, parsed.value))
-    if known is not None:
-        fast = _cached_verification(session, context, caches, known, at)
-        if fast is not None:
-            return fast
     try:
         target = _resolve(session, caches, parsed)
         if target is None:
             return _not_found(parsed)
-        versions = _read_versions(session)
+        versions = _read_versions(session, caches)
         try:
             payload = _payload_for(session, context, caches, target, versions)
         except Unavailable as exc:
@@ -572,15 +578,16 @@ def verify_query(
                 ancestors = _ancestors(session, caches, _get(payload, "record", "trace_code"), versions.links)
                 result = verify_payload(payload, context.chain, extra_upstream_trace_codes=ancestors)
                 message = f"证书 {target.certificate_id} 已在本平台登记，证书数据取自登记库"
-                cached = _answer(_public_body(result, Check(REGISTRY_CHECK, "valid", message)))
-                if not any(check["status"] == "error" for check in cached.body["checks"]):
+                public = _public_body(result, Check(REGISTRY_CHECK, "valid", message))
+                cached = _answer(public)
+                if not any(check["status"] == "error" for check in public["checks"]):
                     caches.results.put(key, cached)
             body = cached
+        verification = _count(session, context, target.certificate_id, at)
     except NotFound:
         return _not_found(parsed)
     finally:
-        session.rollback()  # end the read transaction before the counter's write
-    verification = _count(session, caches, target.certificate_id, at)
+        session.rollback()
     if verification is None:
         return _not_found(parsed)
     return _finish(body, verification, context.settings.VERIFY_WARN_COUNT)
@@ -678,7 +685,7 @@ def verify_upload(
     evidence = read_certificate_pdf(pdf, [context.pki.ca_pem])
     caches = _caches(context)
     try:
-        versions = _read_versions(session)
+        versions = _read_versions(session, caches)
         registry, certificate_id = _registry_check(session, evidence.payload, hashlib.sha256(pdf).hexdigest())
         ancestors = _ancestors(session, caches, _get(evidence.payload, "record", "trace_code"), versions.links)
         result = verify_payload(
@@ -688,10 +695,11 @@ def verify_upload(
             extra_upstream_trace_codes=ancestors,
             require_ca_chain=True,
         )
+        at = now or datetime.now(UTC)
+        verification = _count(session, context, certificate_id, at) if certificate_id else None
     finally:
         session.rollback()
     body = _public_body(result, registry)
-    verification = _count(session, caches, certificate_id, now or datetime.now(UTC)) if certificate_id else None
     return _finish(body, verification, context.settings.VERIFY_WARN_COUNT)
 
 

@@ -17,6 +17,8 @@ import pytest
 from web3 import Web3
 
 from chain_node.anvil import free_port
+from chain_node.settings import NodeSettings, default_workers
+from chain_node.up import service_command
 from trace_sdk.client.agency import AgencyClient
 from trace_sdk.client.contracts import load_artifact
 
@@ -71,6 +73,15 @@ def ports() -> tuple[int, int]:
     return free_port(), free_port()
 
 
+def test_workers_setting_and_the_service_command_line() -> None:
+    assert NodeSettings.from_env({}).service_workers == default_workers() == max(1, min(os.cpu_count() or 1, 4))
+    assert NodeSettings.from_env({"TRACECHAIN_WORKERS": "3"}).service_workers == 3
+    with pytest.raises(ValueError, match="TRACECHAIN_WORKERS"):
+        NodeSettings.from_env({"TRACECHAIN_WORKERS": "0"})
+    command = service_command("127.0.0.1", 8123, 3)
+    assert command[command.index("--workers") + 1] == "3" and command[command.index("--port") + 1] == "8123"
+
+
 def test_up_seeds_the_demo_consortium_and_survives_a_restart(
     tmp_path: Path, ports: tuple[int, int], sample_records: list[dict[str, Any]]
 ) -> None:
@@ -99,6 +110,13 @@ def test_up_seeds_the_demo_consortium_and_survives_a_restart(
         with AgencyClient(demo["service_url"], demo["rpc_url"], customs["private_key"],
                           outbox_path=tmp_path / "outbox.sqlite3") as client:
             receipt = client.submit(sample_records[:3])[0]
+        # Counted in memory by the service's workers (each sees the others' counts after a flush, every 0.5 s);
+        # written when they stop.
+        counts = [
+            httpx.get(f"{first.url}/api/v1/verify/{receipt.certificate_id}").json()["verification"]["count"]
+            for _ in range(3)
+        ]
+        assert counts[0] == 1 and all(1 <= count <= 3 for count in counts)
         assert first.interrupt() == 0
     finally:
         if first.process.poll() is None:
@@ -114,5 +132,7 @@ def test_up_seeds_the_demo_consortium_and_survives_a_restart(
         agency, block, *_ = anchor.functions.batch(bytes.fromhex(receipt.merkle_root[2:])).call()
         assert agency == customs["address"] and block == receipt.block_number
         assert json.loads((data_dir / "demo-consortium.json").read_text(encoding="utf-8")) == demo
+        again = httpx.get(f"{second.url}/api/v1/verify/{receipt.certificate_id}").json()
+        assert again["verification"]["count"] == 4  # none of the first run's three was lost
     finally:
         assert second.interrupt() == 0

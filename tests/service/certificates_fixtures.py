@@ -121,8 +121,16 @@ class CertWorld:
     outbox_dir: Path
     receipts: dict[str, SubmitReceipt] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)
+    app: Any = None
+    """The running FastAPI app (its ``state.context`` is the service's live context)."""
+    server: _ThreadedServer | None = None
     _clients: list[AgencyClient] = field(default_factory=list)
     _indexers: list[ChainIndexer] = field(default_factory=list)
+
+    def stop_service(self) -> None:
+        """Stop the service as SIGTERM would (its lifespan ends: pending counts are written)."""
+        if self.server is not None:
+            self.server.stop()
 
     def address(self, name: str) -> str:
         """The checksummed address of a consortium key."""
@@ -270,7 +278,8 @@ def cert_world_factory(anvil: AnvilProcess, w3: Web3, database_url: str, tmp_pat
         world.outbox_dir.mkdir(exist_ok=True)
         if register_issuer:
             world.register_issuer()
-        server = _ThreadedServer(create_app(settings, run_indexer=False), port)
+        world.app = create_app(settings, run_indexer=False)
+        server = world.server = _ThreadedServer(world.app, port)
         made.append((world, server))
         server.start()
         return world

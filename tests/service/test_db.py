@@ -275,15 +275,17 @@ def test_certificates_files_and_verification_counter(db_session_factory: session
             '["contact.person"]',
         ]
     first_time = datetime(2026, 3, 2, tzinfo=UTC)
+    later = first_time + timedelta(days=1)
     with db_session_factory() as session, session.begin():
-        assert certificates.record_verification(session=session, certificate_id="C-1", at=first_time) == 1
-        later = first_time + timedelta(days=1)
-        assert certificates.record_verification(session=session, certificate_id="C-1", at=later) == 2
-        assert certificates.record_verification(session=session, certificate_id="nope", at=later) is None
+        certificates.add_verifications(session=session, counts=[("C-1", 1, first_time)])
+    with db_session_factory() as session, session.begin():
+        certificates.add_verifications(session=session, counts=[("C-1", 2, later), ("nope", 5, later)])
     with db_session_factory() as session:
         certificate = certificates.get_certificate(session=session, certificate_id="C-1")
         assert certificate is not None
-        assert (certificate.verification_count, certificate.first_verified_at) == (2, first_time)
+        assert (certificate.verification_count, certificate.first_verified_at) == (3, first_time)
+        counts = certificates.verification_counts(session=session, certificate_ids=["C-1", "nope"])
+        assert counts == {"C-1": (3, first_time)}
 
     with db_session_factory() as session, pytest.raises(IntegrityError), session.begin():
         certificates.add_certificate_file(

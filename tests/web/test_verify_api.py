@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
+from datetime import timedelta, timezone
 from typing import Any
 
 import httpx
@@ -12,6 +14,8 @@ from fastapi.testclient import TestClient
 from certificate_service.core.config import Settings
 from certificate_service.main import create_app
 from certificate_service.pki import IssuerPKI
+from certificate_service.repositories import certificates as certificate_repo
+from certificate_service.services.verification import cached_verification
 from chain_node.anvil import free_port
 from tests.web.web_fixtures import (
     IMPORT_LOT,
@@ -339,6 +343,65 @@ def test_counter_counts_every_public_verification_and_warns_above_the_threshold(
     other = world.verify(world.certificate_id("DEMO-r000014")).json()
     assert other["verification"]["count"] == 1 and "warning" not in other
     assert world.verify(certificate_id_for(secrets.token_bytes(32))).json()["verification"] is None
+
+
+def test_warm_lookups_are_answered_from_memory_and_counted_once_each_in_the_database(
+    web_world_factory: Any, monkeypatch: Any
+) -> None:
+    # The defaults of a real deployment for the answer cache; counts kept in memory until the service stops.
+    monkeypatch.setenv("TRACECHAIN_VERIFY_COUNT_FLUSH_S", "3600")
+    world = web_world_factory(freshness_s=0.5)
+    world.submit([UNRELATED_RECORD, "DEMO-r000014"])
+    certificate_id = world.certificate_id(UNRELATED_RECORD)
+    context = world.world.app.state.context
+
+    assert world.verify(certificate_id).json()["verification"]["count"] == 1  # cold: database and chain
+    hot = cached_verification(context=context, query=_typed(certificate_id))
+    assert hot is not None and hot.status == "valid" and hot.http_status == 200
+    assert hot.body["verification"]["count"] == 2
+    assert cached_verification(context=context, query=certificate_id_for(secrets.token_bytes(32))) is None
+    counts = [world.verify(certificate_id).json()["verification"]["count"] for _ in range(8)]
+    assert counts == list(range(3, 11))
+    first = world.verify(certificate_id).json()["verification"]["first_verified_at"]
+
+    def stored() -> tuple[int, Any]:
+        with world.world.sessions() as session:
+            found = certificate_repo.verification_counts(session=session, certificate_ids=[certificate_id])
+        return found[certificate_id]
+
+    assert stored() == (0, None)  # nothing written yet: the flush interval is an hour
+    world.world.stop_service()  # the lifespan's end writes what was counted
+    count, first_at = stored()
+    assert count == 11
+    assert first_at is not None
+    assert first_at.astimezone(timezone(timedelta(hours=8))).isoformat(timespec="seconds") == first
+
+
+def test_cached_answers_need_fresh_table_versions(web_world_factory: Any) -> None:
+    world = web_world_factory(freshness_s=0)
+    world.submit([UNRELATED_RECORD])
+    certificate_id = world.certificate_id(UNRELATED_RECORD)
+    assert world.verify(certificate_id).json()["status"] == "valid"
+    # With VERIFY_FRESHNESS_S=0 every lookup reads the revocation/recall versions: nothing from memory alone.
+    assert cached_verification(context=world.world.app.state.context, query=certificate_id) is None
+    assert world.verify(certificate_id).json()["verification"]["count"] == 2
+
+
+def test_a_revocation_shows_within_the_freshness_window(web_world_factory: Any) -> None:
+    world = web_world_factory(freshness_s=0.5)
+    world.submit([UNRELATED_RECORD, "DEMO-r000014"])
+    certificate_id = world.certificate_id(UNRELATED_RECORD)
+    _assert_valid(world.verify(certificate_id), certificate_id)
+    world.world.agency_client().revoke(UNRELATED_RECORD, "检疫证明编号录入错误")
+    world.world.index()
+    statuses = []
+    deadline = time.monotonic() + 30  # a liveness bound, not a speed target: the window is 0.5 s
+    while time.monotonic() < deadline and (not statuses or statuses[-1] != "revoked"):
+        statuses.append(world.verify(certificate_id).json()["status"])
+        time.sleep(0.05)
+    assert statuses[-1] == "revoked"
+    assert set(statuses) <= {"valid", "revoked"}
+    assert world.verify(world.certificate_id("DEMO-r000014")).json()["status"] == "valid"
 
 
 def test_public_answers_never_hold_personal_data_extensions_or_full_counterparty_uscc(web_world: WebWorld) -> None:

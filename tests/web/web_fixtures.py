@@ -252,14 +252,20 @@ WebWorldFactory = Callable[..., WebWorld]
 
 @pytest.fixture
 def web_world_factory(cert_world_factory: Callable[..., CertWorld], monkeypatch: pytest.MonkeyPatch) -> WebWorldFactory:
-    """Build a service (issuer registered) with an optional low copied-code warning threshold."""
+    """Build a service (issuer registered) with an optional low copied-code warning threshold.
 
-    def build(*, warn_count: int | None = None) -> WebWorld:
+    ``freshness_s`` is the service's VERIFY_FRESHNESS_S; 0 by default here, because these tests index a
+    revocation or recall and verify at once (the default of 0.5 s is covered by its own test).
+    """
+
+    def build(*, warn_count: int | None = None, freshness_s: float = 0.0) -> WebWorld:
         """A started world."""
         if warn_count is not None:
             monkeypatch.setenv("TRACECHAIN_VERIFY_WARN_COUNT", str(warn_count))
+        monkeypatch.setenv("TRACECHAIN_VERIFY_FRESHNESS_S", str(freshness_s))
         world = cert_world_factory()
         monkeypatch.delenv("TRACECHAIN_VERIFY_WARN_COUNT", raising=False)
+        monkeypatch.delenv("TRACECHAIN_VERIFY_FRESHNESS_S", raising=False)
         return WebWorld(world)
 
     return build
