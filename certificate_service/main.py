@@ -12,6 +12,7 @@ from fastapi.routing import APIRoute
 from web3 import Web3
 
 from certificate_service.api.routes import certificates, ingest, pages, system, trace, verify
+from certificate_service.api.verify_fast_lane import VerifyFastLane
 from certificate_service.background import start_indexer_thread, start_version_refresher
 from certificate_service.context import ServiceContext
 from certificate_service.core.config import Settings, get_settings, read_deployment
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, *, run_indexer: bool = True) ->
         generate_unique_id_function=_route_id,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.MAX_BODY_BYTES)
+    app.add_middleware(VerifyFastLane)  # added last = outermost of ours: warm lookups stop here
     install_error_handlers(app)
     app.include_router(system.router)
     app.include_router(ingest.router)

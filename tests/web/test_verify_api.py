@@ -377,6 +377,30 @@ def test_warm_lookups_are_answered_from_memory_and_counted_once_each_in_the_data
     assert first_at.astimezone(timezone(timedelta(hours=8))).isoformat(timespec="seconds") == first
 
 
+def test_the_fast_lane_answers_warm_lookups_exactly_as_the_route_does(web_world_factory: Any) -> None:
+    world = web_world_factory(freshness_s=30)
+    world.submit([UNRELATED_RECORD])
+    certificate_id = world.certificate_id(UNRELATED_RECORD)
+    cold = world.verify(certificate_id)  # the FastAPI route: database and chain
+    assert cached_verification(context=world.world.app.state.context, query=certificate_id) is not None
+    warm = world.verify(certificate_id)  # answered by VerifyFastLane from memory (count 3: one counted above)
+    typed = world.verify(_typed(certificate_id))
+    for response in (warm, typed):
+        assert response.status_code == cold.status_code == 200
+        for header in ("content-type", "cache-control"):
+            assert response.headers[header] == cold.headers[header]
+        assert response.headers["content-length"] == str(len(response.content))
+        body, reference = response.json(), cold.json()
+        assert {k: v for k, v in body.items() if k != "verification"} == {
+            k: v for k, v in reference.items() if k != "verification"
+        }
+    assert [r.json()["verification"]["count"] for r in (cold, warm, typed)] == [1, 3, 4]
+    # Anything the lane does not answer goes on to the app unchanged.
+    assert world.verify("not-an-id!").status_code == 400
+    assert world.verify(certificate_id_for(secrets.token_bytes(32))).status_code == 404
+    assert world.http.get(f"/verify/{certificate_id}").status_code == 200
+
+
 def test_cached_answers_need_fresh_table_versions(web_world_factory: Any) -> None:
     world = web_world_factory(freshness_s=0)
     world.submit([UNRELATED_RECORD])
