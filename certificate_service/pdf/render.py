@@ -5,26 +5,32 @@ embedded TrueType subset of WenQuanYi Zen Hei, a vector QR code pointing at the 
 payload's RFC 8785 bytes attached as ``certificate.json`` so the PDF is self-contained evidence.
 
 Speed and size notes (pure-Python reportlab, no rl-accel): the font is parsed once per process. Every
-document starts by assigning a fixed *core* character set (common ASCII plus the wording printed on every
-certificate) to font subset 0 and closing it, so that subset's TrueType program, widths and ToUnicode map
-are built and compressed once per process and reused verbatim; the characters particular to a record go
-into a small per-document subset. Text is written as content-stream operators directly (reportlab still
-owns the document, fonts and resources); the QR code is one path in module units, encoded with
-table-driven Reed-Solomon and data placement that reproduce reportlab's encoder bit for bit.
+document starts from a copy of one font state in which a fixed *core* character set (common ASCII plus the
+wording printed on every certificate) fills font subset 0, closed, so that subset's objects (TrueType
+program, ToUnicode map, descriptor, font dictionary) are built, compressed and formatted once per process
+and reused verbatim with only their object numbers filled in; the characters particular to a record go
+into a small per-document subset, and core-only text is encoded with one ``str.translate``. Text is written
+as content-stream operators directly (reportlab still owns the document, fonts and resources); the QR code
+is one path in module units, encoded with int-based bit packing and Reed-Solomon, the fixed patterns of
+each symbol version built once and the data modules put in place by one gather, all reproducing
+reportlab's encoder bit for bit.
 
 Rendering is deterministic (same payload and URL, same bytes) and safe to run in worker threads.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import functools
 import hashlib
 import itertools
+import operator
 import os
+import re
 import threading
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from io import BytesIO
 from typing import Any, Final
@@ -90,15 +96,16 @@ _CORE_SIZE: Final = 254
 
 _FONT_LOCK = threading.Lock()
 _font: _CachingTTFont | None = None
-_core_text: str = ""
+_core_state: TTFont.State | None = None
+"""The font state every document starts from (see :func:`_start_document_font_state`)."""
 _core_set: frozenset[str] = frozenset()
-_CORE_RUNS: dict[str, list[tuple[int, str]]] = {}
-"""Encoded runs of texts made only of core characters, which encode the same in every document."""
+_core_codes: dict[int, str] = {}
+"""``str.translate`` table from each core character to its code in subset 0 (the same in every document)."""
 
 
 def register_fonts() -> None:
     """Load and register the CJK font once per process (parsing the 17 MB collection costs ~0.2 s)."""
-    global _font, _core_text, _core_set
+    global _font, _core_state, _core_set, _core_codes
     if _font is not None:
         return
     with _FONT_LOCK:
@@ -106,12 +113,15 @@ def register_fonts() -> None:
             return
         font = _CachingTTFont(_FONT, FONT_PATH, subfontIndex=0, asciiReadable=False)
         pdfmetrics.registerFont(font)
-        _ADVANCES[_FONT] = (dict(font.face.charWidths), float(font.face.defaultWidth))
+        _ADVANCES.update((chr(code), width) for code, width in font.face.charWidths.items())
+        _ADVANCES.default = float(font.face.defaultWidth)
         # Page streams: Flate only. ASCII85 on top (reportlab's default) makes them 25 % larger and, without
         # the optional rl-accel C extension, costs more time than anything else on the page.
         rl_config.useA85 = 0
-        _core_text = _core_characters(font)
-        _core_set = frozenset(_core_text) | {" "}
+        core_text = _core_characters(font)
+        _core_state = _core_font_state(font, core_text)
+        _core_set = frozenset(core_text) | {" "}
+        _core_codes = {ord(char): chr(_core_state.assignments[ord(char)]) for char in _core_set}
         _font = font
 
 
@@ -135,18 +145,37 @@ def render_certificate(payload: Mapping[str, Any], verify_url: str) -> bytes:
 # ----------------------------------------------------------------------------------------------- fonts
 
 
+@dataclass(frozen=True, slots=True)
+class _SubsetObjects:
+    """The formatted PDF objects of one font subset, with slots where the object references go."""
+
+    font_file: bytes
+    to_unicode: bytes
+    descriptor: bytes
+    """With :data:`_FONT_FILE_SLOT` for the /FontFile2 reference."""
+    font: bytes
+    """With :data:`_TO_UNICODE_SLOT` and :data:`_DESCRIPTOR_SLOT` for those references."""
+
+
+# Stand-ins for object references in a subset's formatted objects (which otherwise hold no NUL byte).
+_FONT_FILE_SLOT: Final = b"\0FontFile2\0"
+_TO_UNICODE_SLOT: Final = b"\0ToUnicode\0"
+_DESCRIPTOR_SLOT: Final = b"\0FontDescriptor\0"
+
+
 class _CachingTTFont(TTFont):
     """A reportlab TTFont whose embedded subsets are memoised by their character list.
 
-    Equivalent output to :meth:`TTFont.addObjects`; the TrueType program, its Flate compression, the
-    widths array and the ToUnicode CMap of a subset seen before are reused instead of rebuilt.
+    Byte for byte the output of :meth:`TTFont.addObjects`; the four objects of a subset seen before (the
+    compressed TrueType program, the ToUnicode CMap, the descriptor and the font dictionary) are reused as
+    formatted bytes, with only the object numbers filled in per document.
     """
 
     _CACHE_LIMIT = 32
 
     def __init__(self, name: str, filename: str, *, subfontIndex: int, asciiReadable: bool) -> None:
         super().__init__(name, filename, subfontIndex=subfontIndex, asciiReadable=asciiReadable)
-        self._subset_cache: dict[tuple[int, tuple[int, ...]], tuple[bytes, bytes, int, bytes]] = {}
+        self._subset_cache: dict[tuple[str, int, tuple[int, ...]], _SubsetObjects] = {}
         self._tables: dict[str, bytes] = {}
         self._subset_lock = threading.Lock()
         face = self.face
@@ -161,68 +190,90 @@ class _CachingTTFont(TTFont):
 
         face.get_table = get_table
 
-    def _subset_parts(self, n: int, subset: list[int], base_name: str) -> tuple[bytes, bytes, int, bytes]:
-        key = (n, tuple(subset))
-        parts = self._subset_cache.get(key)
-        if parts is None:
-            with self._subset_lock:  # makeSubset seeks and reads the shared face: one at a time
-                program = self.face.makeSubset(subset)
-            widths = " ".join(format_number(float(self.face.getCharWidth(code))) for code in subset)
-            level = 9 if n == 0 else 6  # the core subset is compressed once and reused: make it small
-            parts = (
-                zlib.compress(program, level),
-                b"[ " + widths.encode("ascii") + b" ]",
-                len(program),
-                zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), level),
-            )
+    def _subset_objects(self, doc: Any, internal_name: str, n: int, subset: list[int]) -> _SubsetObjects:
+        key = (internal_name, n, tuple(subset))
+        objects = self._subset_cache.get(key)
+        if objects is None:
+            objects = self._format_subset(doc, internal_name, n, subset)
             if len(self._subset_cache) >= self._CACHE_LIMIT:
                 self._subset_cache.clear()
-            self._subset_cache[key] = parts
-        return parts
+            self._subset_cache[key] = objects
+        return objects
+
+    def _format_subset(self, doc: Any, internal_name: str, n: int, subset: list[int]) -> _SubsetObjects:
+        """Build subset ``n`` as reportlab's ``TTFont.addObjects`` does, with slots for the references."""
+        face = self.face
+        base_name = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
+        with self._subset_lock:  # makeSubset seeks and reads the shared face: one at a time
+            program = face.makeSubset(subset)
+        level = 9 if n == 0 else 6  # the core subset is compressed once and reused: make it small
+        font_file = pdfdoc.PDFStream(
+            pdfdoc.PDFDictionary({"Length1": len(program), "Filter": _RawPDF(b"/FlateDecode")}),
+            zlib.compress(program, level),
+            filters=[],
+        )
+        to_unicode = pdfdoc.PDFStream(
+            pdfdoc.PDFDictionary({"Filter": _RawPDF(b"/FlateDecode")}),
+            zlib.compress(makeToUnicodeCMap(base_name, subset).encode("latin-1"), level),
+            filters=[],
+        )
+        descriptor = pdfdoc.PDFDictionary(
+            {
+                "Type": _RawPDF(b"/FontDescriptor"),
+                "Ascent": face.ascent,
+                "CapHeight": face.capHeight,
+                "Descent": face.descent,
+                "Flags": (face.flags & ~(1 << 5)) | (1 << 2),  # symbolic, not nonsymbolic (as reportlab does)
+                "FontBBox": pdfdoc.PDFArray(face.bbox),
+                "FontName": pdfdoc.PDFName(base_name),
+                "ItalicAngle": face.italicAngle,
+                "StemV": face.stemV,
+                "FontFile2": _RawPDF(_FONT_FILE_SLOT),
+                "MissingWidth": face.defaultWidth,
+            }
+        )
+        widths = " ".join(format_number(float(face.getCharWidth(code))) for code in subset)
+        pdf_font = pdfdoc.PDFTrueTypeFont()
+        pdf_font.Name = internal_name
+        pdf_font.BaseFont = base_name
+        pdf_font.FirstChar = 0
+        pdf_font.LastChar = len(subset) - 1
+        pdf_font.Widths = _RawPDF(b"[ " + widths.encode("ascii") + b" ]")
+        pdf_font.ToUnicode = _RawPDF(_TO_UNICODE_SLOT)
+        pdf_font.FontDescriptor = _RawPDF(_DESCRIPTOR_SLOT)
+        return _SubsetObjects(
+            font_file=pdfdoc.format(font_file, doc, toplevel=1),
+            to_unicode=pdfdoc.format(to_unicode, doc, toplevel=1),
+            descriptor=pdfdoc.format(descriptor, doc, toplevel=1),
+            font=pdfdoc.format(pdf_font, doc, toplevel=1),
+        )
 
     def addObjects(self, doc: Any) -> None:
         """Add the font subsets used by ``doc`` (reportlab calls this once per document at save time)."""
         state = self.state[doc]
         state.frozen = 1
         face = self.face
-        flags = (face.flags & ~(1 << 5)) | (1 << 2)  # symbolic, not nonsymbolic (as reportlab does)
         for n, subset in enumerate(state.subsets):
             internal_name = self.getSubsetInternalName(n, doc)[1:]
             base_name = (b"".join((SUBSETN(n), b"+", face.name, face.subfontNameX))).decode("pdfdoc")
-            program, widths, program_length, cmap = self._subset_parts(n, subset, base_name)
-
-            font_file = pdfdoc.PDFStream(
-                pdfdoc.PDFDictionary({"Length1": program_length, "Filter": _RawPDF(b"/FlateDecode")}),
-                program,
-                filters=[],
+            objects = self._subset_objects(doc, internal_name, n, subset)
+            # References in reportlab's order, so objects are numbered as TTFont.addObjects numbers them.
+            font_file = doc.Reference(_RawPDF(objects.font_file), f"fontFile:{face.filename}({base_name})")
+            to_unicode = doc.Reference(_RawPDF(objects.to_unicode), "toUnicodeCMap:" + base_name)
+            descriptor = doc.Reference(
+                _RawPDF(objects.descriptor.replace(_FONT_FILE_SLOT, _reference(doc, font_file))),
+                "fontDescriptor:" + base_name,
             )
-            descriptor = pdfdoc.PDFDictionary(
-                {
-                    "Type": _RawPDF(b"/FontDescriptor"),
-                    "Ascent": face.ascent,
-                    "CapHeight": face.capHeight,
-                    "Descent": face.descent,
-                    "Flags": flags,
-                    "FontBBox": pdfdoc.PDFArray(face.bbox),
-                    "FontName": pdfdoc.PDFName(base_name),
-                    "ItalicAngle": face.italicAngle,
-                    "StemV": face.stemV,
-                    "FontFile2": doc.Reference(font_file, f"fontFile:{face.filename}({base_name})"),
-                    "MissingWidth": face.defaultWidth,
-                }
-            )
-            to_unicode = pdfdoc.PDFStream(pdfdoc.PDFDictionary({"Filter": _RawPDF(b"/FlateDecode")}), cmap, filters=[])
-            pdf_font = pdfdoc.PDFTrueTypeFont()
-            pdf_font.Name = internal_name
-            pdf_font.BaseFont = base_name
-            pdf_font.FirstChar = 0
-            pdf_font.LastChar = len(subset) - 1
-            pdf_font.Widths = _RawPDF(widths)
-            pdf_font.ToUnicode = doc.Reference(to_unicode, "toUnicodeCMap:" + base_name)
-            pdf_font.FontDescriptor = doc.Reference(descriptor, "fontDescriptor:" + base_name)
-            doc.Reference(pdf_font, internal_name)
-            doc.idToObject["BasicFonts"].dict[internal_name] = pdf_font
+            font = objects.font.replace(_TO_UNICODE_SLOT, _reference(doc, to_unicode))
+            font = font.replace(_DESCRIPTOR_SLOT, _reference(doc, descriptor))
+            font_ref = doc.Reference(_RawPDF(font), internal_name)
+            doc.idToObject["BasicFonts"].dict[internal_name] = font_ref
         del self.state[doc]
+
+
+def _reference(doc: Any, reference: pdfdoc.PDFObjectReference) -> bytes:
+    """``N G R`` of an object registered with ``doc``."""
+    return b"%d %d R" % doc.idToObjectNumberAndVersion[reference.name]
 
 
 def _core_characters(font: TTFont) -> str:
@@ -240,16 +291,26 @@ def _core_characters(font: TTFont) -> str:
     return "".join(chosen)
 
 
+def _core_font_state(font: TTFont, core_text: str) -> TTFont.State:
+    """The state of a document whose subset 0 holds exactly ``core_text`` and is closed to other text."""
+    scratch = pdfdoc.PDFDocument()  # any document will do as the key of the font's per-document states
+    font.splitString(core_text, scratch)
+    state = font.state.pop(scratch)
+    state.nextCode = max(state.nextCode, 256)
+    return state
+
+
 def _start_document_font_state(font: TTFont, doc: Any) -> None:
-    """Assign the core characters to subset 0 and close it, so record text goes to subsets 1+.
+    """Start ``doc`` with the core characters in subset 0, closed, so record text goes to subsets 1+.
 
     Subset 0 is then identical for every certificate (cached, see :class:`_CachingTTFont`) and holds only
-    glyphs nearly every certificate prints.
+    glyphs nearly every certificate prints. The state is a copy of one prepared per process.
     """
-    font.splitString(_core_text, doc)
-    state = font.state[doc]
-    if state.nextCode < 256:
-        state.nextCode = 256
+    assert _core_state is not None
+    state = copy.copy(_core_state)
+    state.assignments = dict(_core_state.assignments)
+    state.subsets = [list(subset) for subset in _core_state.subsets]
+    font.state[doc] = state
 
 
 # --------------------------------------------------------------------------------------------- content
@@ -446,27 +507,36 @@ _ROW_GAP: Final = 1.5
 _LABEL_W: Final = 60.0
 _COL_GAP: Final = 14.0
 
-_ADVANCES: dict[str, tuple[dict[int, float], float]] = {}
+
+class _AdvanceWidths(dict[str, float]):
+    """The face's advance widths (1/1000 em) by character; a character it lacks takes its default width."""
+
+    default = 0.0
+
+    def __missing__(self, char: str) -> float:
+        return self.default
+
+
+_ADVANCES: Final = _AdvanceWidths()
 
 
 def _width(text: str, size: float) -> float:
     """String width from the face's advance table (pdfmetrics.stringWidth without its overhead)."""
-    widths, default = _ADVANCES[_FONT]
-    return sum([widths.get(ord(ch), default) for ch in text]) * size * 0.001
+    return sum(map(_ADVANCES.__getitem__, text)) * size * 0.001
 
 
 def _wrap(text: str, size: float, width: float) -> list[str]:
     """Greedy wrap at any character (CJK, hex), preferring a space when one is near the edge."""
     if "\n" not in text and _width(text, size) <= width:
         return [text]
-    widths, default = _ADVANCES[_FONT]
+    advances = _ADVANCES
     limit = width * 1000.0 / size
     lines: list[str] = []
     for paragraph in text.split("\n"):
         current: list[str] = []
         current_w = 0.0
         for char in paragraph:
-            char_w = widths.get(ord(char), default)
+            char_w = advances[char]
             if current and current_w + char_w > limit:
                 cut = "".join(current).rfind(" ")
                 if cut > len(current) * 0.6:
@@ -475,7 +545,7 @@ def _wrap(text: str, size: float, width: float) -> list[str]:
                 else:
                     lines.append("".join(current))
                     current = []
-                current_w = sum([widths.get(ord(ch), default) for ch in current])
+                current_w = sum(map(advances.__getitem__, current))
             current.append(char)
             current_w += char_w
         lines.append("".join(current))
@@ -504,26 +574,21 @@ class _Layout:
         """Write one line of text as content-stream operators (what drawString does, minus its overhead)."""
         if not text:
             return
-        ops = [f"BT {color} rg"]
+        if _core_set.issuperset(text):  # subset 0, coded the same in every document
+            runs = [(0, text.translate(_core_codes).encode("latin-1"))]
+        else:
+            runs = self.font.splitString(text, self.doc)
+        shown = " ".join([f"{self._font_name(subset)} {size:g} Tf <{data.hex()}> Tj" for subset, data in runs])
         if bold:
-            ops.append(f"{color} RG 0.45 w 2 Tr")
-        ops.append(f"1 0 0 1 {x:.2f} {y:.2f} Tm")
-        runs = _CORE_RUNS.get(text)
-        if runs is None:
-            runs = [(subset, data.hex()) for subset, data in self.font.splitString(text, self.doc)]
-            if _core_set.issuperset(text):  # encoded identically in every document: remember it
-                if len(_CORE_RUNS) > 4096:
-                    _CORE_RUNS.clear()
-                _CORE_RUNS[text] = runs
-        for subset, hex_data in runs:
-            name = self._font_names.get(subset)
-            if name is None:
-                name = self._font_names[subset] = self.font.getSubsetInternalName(subset, self.doc)
-            ops.append(f"{name} {size:g} Tf <{hex_data}> Tj")
-        if bold:
-            ops.append("0 Tr")
-        ops.append("ET")
-        self.c.addLiteral(" ".join(ops))
+            self.c.addLiteral(f"BT {color} rg {color} RG 0.45 w 2 Tr 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} 0 Tr ET")
+        else:
+            self.c.addLiteral(f"BT {color} rg 1 0 0 1 {x:.2f} {y:.2f} Tm {shown} ET")
+
+    def _font_name(self, subset: int) -> str:
+        name = self._font_names.get(subset)
+        if name is None:
+            name = self._font_names[subset] = self.font.getSubsetInternalName(subset, self.doc)
+        return name
 
     def _show_right(self, x: float, y: float, text: str, size: float, color: str) -> None:
         self._show(x - _width(text, size), y, text, size, color)
@@ -731,15 +796,8 @@ class _Layout:
 
     def _seal(self, top: float) -> None:
         """A small 'signed' mark beside the issuer block (decorative: the PAdES signature is the proof)."""
-        c = self.c
-        cx, cy, r = _PAGE_W - _MARGIN_X - 30, top - 18, 21
-        c.saveState()
-        c.setStrokeColorRGB(0.698, 0.133, 0.133)
-        c.setLineWidth(1.3)
-        c.circle(cx, cy, r, stroke=1, fill=0)
-        c.setLineWidth(0.5)
-        c.circle(cx, cy, r - 3, stroke=1, fill=0)
-        c.restoreState()
+        cx, cy = _PAGE_W - _MARGIN_X - 30, top - 18
+        self.c.addLiteral(_seal_rings(cx, cy))
         self._show_centred(cx, cy + 0.5, "电子签章", 6.8, _SEAL)
         self._show_centred(cx, cy - 7.5, "数字签名", 5.6, _SEAL)
 
@@ -772,52 +830,79 @@ class _Layout:
 # ---------------------------------------------------------------------------------------------- pieces
 
 
+@functools.lru_cache(maxsize=128)
+def _seal_rings(cx: float, cy: float) -> str:
+    """The seal's two red rings around (cx, cy), reportlab's circle paths as one literal (positions recur)."""
+    scratch = Canvas(BytesIO())
+    start = len(scratch._code)
+    scratch.saveState()
+    scratch.setStrokeColorRGB(0.698, 0.133, 0.133)
+    scratch.setLineWidth(1.3)
+    scratch.circle(cx, cy, 21, stroke=1, fill=0)
+    scratch.setLineWidth(0.5)
+    scratch.circle(cx, cy, 18, stroke=1, fill=0)
+    scratch.restoreState()
+    return "\n".join(scratch._code[start:])
+
+
 _QR_MASK: Final = 0
 """Fixed QR mask pattern: every mask is standard-conformant, and scoring all eight costs ~5 ms per PDF."""
 
 
 @functools.cache
-def _rs_generator_logs(ec_count: int) -> tuple[int, ...]:
-    """Log-domain coefficients (after the leading 1) of reportlab's Reed-Solomon generator polynomial."""
+def _rs_multiples(ec_count: int) -> tuple[int, ...]:
+    """For every GF(256) factor, factor × reportlab's generator polynomial (leading 1 dropped) as one int."""
+    exp, log = qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
     generator = qrencoder.QRUtil.getErrorCorrectPolynomial(ec_count)
-    return tuple(qrencoder.LOG_TABLE[generator.get(i)] for i in range(1, generator.getLength()))
+    logs = [log[generator.get(i)] for i in range(1, generator.getLength())]
+    return (0, *(int.from_bytes(bytes(exp[(g + log[factor]) % 255] for g in logs)) for factor in range(1, 256)))
 
 
 def _rs_remainder(data: Sequence[int], ec_count: int) -> list[int]:
-    """Error-correction codewords: the remainder of data(x)·x^n by the generator, in GF(256)."""
-    exp, log = qrencoder.EXP_TABLE, qrencoder.LOG_TABLE
-    generator = _rs_generator_logs(ec_count)
-    remainder = [0] * ec_count
+    """Error-correction codewords: the remainder of data(x)·x^n by the generator, in GF(256).
+
+    The remainder's ``ec_count`` coefficients are the bytes of one int, so each step is a shift and an XOR.
+    """
+    multiples = _rs_multiples(ec_count)
+    top = 8 * (ec_count - 1)
+    keep = (1 << top) - 1
+    remainder = 0
     for byte in data:
-        factor = byte ^ remainder[0]
-        del remainder[0]
-        remainder.append(0)
-        if factor:
-            shift = log[factor]
-            for i, g in enumerate(generator):
-                remainder[i] ^= exp[(g + shift) % 255]
-    return remainder
+        remainder = ((remainder & keep) << 8) ^ multiples[byte ^ (remainder >> top)]
+    return list(remainder.to_bytes(ec_count))
+
+
+class _QRBits:
+    """A QR bit stream in one int, for the data segments' ``write`` (reportlab's buffer keeps a list item per bit)."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self.length = 0
+
+    def put(self, num: int, length: int) -> None:
+        """Append the low ``length`` bits of ``num``, most significant first."""
+        self.value = (self.value << length) | (num & ((1 << length) - 1))
+        self.length += length
 
 
 def _qr_codewords(code: qrencoder.QRCode) -> list[int]:
-    """reportlab's ``QRCode.createData`` with a table-driven Reed-Solomon step (~10x faster in Python)."""
+    """reportlab's ``QRCode.createData`` with an int bit buffer and table-driven Reed-Solomon (~10x faster)."""
     blocks = qrencoder.QRRSBlock.getRSBlocks(code.version, code.errorCorrectLevel)
-    buffer = qrencoder.QRBitBuffer()
+    bits = _QRBits()
     for data in code.dataList:
-        data.write(buffer, code.version)
+        data.write(bits, code.version)
     capacity = sum(block.dataCount for block in blocks) * 8
-    if buffer.getLengthInBits() > capacity:
+    if bits.length > capacity:
         raise ValueError("verify URL too long for a QR code")
-    if buffer.getLengthInBits() + 4 <= capacity:
-        buffer.put(0, 4)
-    while buffer.getLengthInBits() % 8:
-        buffer.putBit(False)
+    if bits.length + 4 <= capacity:
+        bits.put(0, 4)
+    bits.put(0, -bits.length % 8)
     pads = itertools.cycle((qrencoder.QRCode.PAD0, qrencoder.QRCode.PAD1))
-    while buffer.getLengthInBits() < capacity:
-        buffer.put(next(pads), 8)
+    codewords = list(bits.value.to_bytes(bits.length // 8, "big"))
+    codewords.extend(next(pads) for _ in range(capacity // 8 - len(codewords)))
     data_blocks, ec_blocks, offset = [], [], 0
     for block in blocks:
-        chunk = buffer.buffer[offset : offset + block.dataCount]
+        chunk = codewords[offset : offset + block.dataCount]
         offset += block.dataCount
         data_blocks.append(chunk)
         ec_blocks.append(_rs_remainder(chunk, block.totalCount - block.dataCount))
@@ -829,40 +914,72 @@ def _qr_codewords(code: qrencoder.QRCode) -> list[int]:
     ]
 
 
-@functools.cache
-def _qr_data_layout(version: int, mask_pattern: int) -> tuple[tuple[int, int, bool], ...]:
-    """(row, col, mask bit) of every data module of a symbol version, in reportlab's placement order."""
-    probe = qrencoder.QRCode(version, qrencoder.QRErrorCorrectLevel.M)
-    probe.moduleCount = version * 4 + 17
-    mask = qrencoder.QRUtil.getMask(mask_pattern)
-    return tuple((row, col, bool(mask(row, col))) for col, row in probe._dataPosIterator())
-
-
-class _QRCode(qrencoder.QRCode):
-    """reportlab's QR encoder with the data placement (``mapData``) driven by a per-version table."""
+class _QRFunctionPatterns(qrencoder.QRCode):
+    """reportlab's ``makeImpl`` minus the data placement: finder, alignment, timing, format and version info."""
 
     def mapData(self, data: Sequence[int], maskPattern: int) -> None:
-        bits = "".join([f"{byte:08b}" for byte in data])
-        count = len(bits)
-        modules = self.modules
-        for index, (row, col, mask) in enumerate(_qr_data_layout(self.version, maskPattern)):
-            modules[row][col] = (index < count and bits[index] == "1") ^ mask
+        """Leave the data modules light (:func:`_qr_rows` places them)."""
 
 
-def _qr_modules(data: str) -> list[list[bool]]:
-    """The module matrix of ``data`` at error-correction level M with the fixed mask pattern."""
-    code = _QRCode(None, qrencoder.QRErrorCorrectLevel.M)
+@dataclass(frozen=True, slots=True)
+class _QRSymbolPlan:
+    """How the data bits of one symbol version land in its module rows (level M, the fixed mask)."""
+
+    size: int
+    data_modules: int
+    mask: int
+    """The mask's bits over the data modules in placement order, as one int."""
+    gather: Callable[[str], tuple[str, ...]]
+    """Picks the row-major modules out of function-pattern modules + data bits (an ``itemgetter``)."""
+    function_modules: str
+    """Row-major ``"1"`` (dark) / ``"0"`` of the fixed patterns; data modules are ``"0"`` here."""
+
+
+@functools.cache
+def _qr_symbol_plan(version: int) -> _QRSymbolPlan:
+    """Built once per version from reportlab's own pattern setup, mask function and placement order."""
+    symbol = _QRFunctionPatterns(version, qrencoder.QRErrorCorrectLevel.M)
+    symbol.dataCache = []
+    symbol.makeImpl(False, _QR_MASK)
+    size = symbol.moduleCount
+    function_modules = "".join("1" if dark else "0" for row in symbol.modules for dark in row)
+    mask = qrencoder.QRUtil.getMask(_QR_MASK)
+    placement = [(row, col) for col, row in symbol._dataPosIterator()]
+    source = list(range(size * size))  # function modules stay where they are
+    for index, (row, col) in enumerate(placement):
+        source[row * size + col] = size * size + index
+    return _QRSymbolPlan(
+        size=size,
+        data_modules=len(placement),
+        mask=int("".join("1" if mask(row, col) else "0" for row, col in placement), 2),
+        gather=operator.itemgetter(*source),
+        function_modules=function_modules,
+    )
+
+
+def _qr_rows(data: str) -> list[str]:
+    """The module rows (``"1"`` dark) of ``data`` as a QR code at error-correction level M, fixed mask.
+
+    Bit for bit reportlab's symbol; the data bits are masked as one int and put in place by one gather.
+    """
+    code = qrencoder.QRCode(None, qrencoder.QRErrorCorrectLevel.M)
     code.addData(data)
     code.version = code.calculate_version()
-    code.dataCache = _qr_codewords(code)
-    code.makeImpl(False, _QR_MASK)
-    return code.modules
+    plan = _qr_symbol_plan(code.version)
+    codewords = _qr_codewords(code)
+    padding = plan.data_modules - 8 * len(codewords)  # remainder bits, light before masking
+    bits = (int.from_bytes(bytes(codewords)) << padding) ^ plan.mask
+    modules = "".join(plan.gather(plan.function_modules + format(bits, f"0{plan.data_modules}b")))
+    return [modules[start : start + plan.size] for start in range(0, plan.size * plan.size, plan.size)]
+
+
+_DARK_RUN: Final = re.compile("1+")
 
 
 def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None:
     """Draw ``data`` as a QR code (level M, 4-module quiet zone): one vector path of module-row runs."""
-    modules = _qr_modules(data)
-    count = len(modules)
+    rows = _qr_rows(data)
+    count = len(rows)
     quiet = 4
     box = size / (count + 2 * quiet)
     # In module units, origin at the symbol's top-left corner, y growing downwards: integer operands only.
@@ -870,16 +987,8 @@ def _draw_qr(canvas: Canvas, data: str, x: float, y: float, size: float) -> None
         f"q 1 g {x:.3f} {y:.3f} {size:.3f} {size:.3f} re f 0 g",
         f"1 0 0 1 {x:.3f} {y + size:.3f} cm {box:.5f} 0 0 {-box:.5f} {quiet} {quiet} cm",
     ]
-    for r, row in enumerate(modules):
-        c = 0
-        while c < count:
-            if row[c]:
-                start = c
-                while c < count and row[c]:
-                    c += 1
-                ops.append(f"{start} {r} {c - start} 1 re")
-            else:
-                c += 1
+    for r, row in enumerate(rows):
+        ops.extend(f"{run.start()} {r} {run.end() - run.start()} 1 re" for run in _DARK_RUN.finditer(row))
     ops.append("f Q")
     canvas.addLiteral("\n".join(ops))
 

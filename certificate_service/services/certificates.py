@@ -2,8 +2,8 @@
 
 A record has one certificate (``certificate_id``) and one signed PDF per *variant*: the canonical, sorted,
 comma-separated list of the leaf field paths the PDF hides. ``contact`` and ``extensions`` are always hidden;
-the enterprise may hide more. Each variant is rendered and signed once, stored, and served from the database
-afterwards, so its bytes (and its ``certificate_hash``) never change.
+the enterprise may hide more. Each variant is rendered and signed once (by a small pool of worker processes),
+stored, and served from the database afterwards, so its bytes (and its ``certificate_hash``) never change.
 
 Anchor facts come from the indexer's tables or, while the indexer has not caught up, from the chain itself;
 never from the upload. The issuer is the active ISSUER member whose on-chain fingerprint is the one of this
@@ -15,7 +15,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
+import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from functools import cache
@@ -32,10 +37,12 @@ from certificate_service.db.models import Certificate, Record
 from certificate_service.errors import BadRequest, NotFound, Unavailable
 from certificate_service.pdf.render import ATTACHMENT_NAME, render_certificate
 from certificate_service.pdf.sign import async_sign_certificate
+from certificate_service.pdf.workers import make_signed_certificate, warm_up
 from certificate_service.repositories import anchors as anchor_repo
 from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import members as member_repo
 from certificate_service.repositories import records as record_repo
+from certificate_service.services.ingestion import _exit_with
 from certificate_service.services.tracing import ancestor_trace_codes
 from trace_sdk.client.contracts import ROLES
 from trace_sdk.exceptions import ChainError
@@ -433,9 +440,83 @@ async def async_certificate_document(
     prepared = await asyncio.to_thread(_prepare, session, context, enterprise_uscc, certificate_id, names)
     if isinstance(prepared, CertificateDocument):
         return prepared
-    rendered = await asyncio.to_thread(render_certificate, prepared.payload, prepared.verify_url)
-    signed = await async_sign_certificate(rendered, context.pki)
+    signed = await _async_signed_pdf(context, prepared)
     return await asyncio.to_thread(_store, session, prepared, signed)
+
+
+# ------------------------------------------------------------------------------------------------ PDF workers
+# Rendering and signing a certificate is pure CPU (~3 ms), and the service's event loop and request threads share
+# one GIL: PDFs are made by a small pool of worker processes (a fork server: the service runs threads). The pool
+# starts in the background at the first PDF and is used once every worker answered; until then, and after the
+# pool broke (a new one starts at the next PDF), PDFs are made in-process. Workers exit with the service.
+
+_PDF_MAX_WORKERS = 2
+
+
+class _PdfWorkers:
+    """The lazily started, bounded pool of PDF worker processes."""
+
+    def __init__(self, max_workers: int) -> None:
+        self._max_workers = max_workers
+        self._lock = threading.Lock()
+        self._pool: ProcessPoolExecutor | None = None
+        self._warm: list[Future[int]] = []
+
+    def ready(self) -> ProcessPoolExecutor | None:
+        """The pool once it is warm; starts it (in the background) when there is none."""
+        with self._lock:
+            if self._pool is None:
+                try:
+                    cpus = len(os.sched_getaffinity(0))
+                except AttributeError:  # not Linux
+                    cpus = os.cpu_count() or 1
+                if cpus < 2:
+                    return None
+                workers = min(cpus, self._max_workers)
+                self._pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=multiprocessing.get_context("forkserver"),
+                    initializer=_exit_with,
+                    initargs=(os.getpid(),),
+                )
+                self._warm = [self._pool.submit(warm_up) for _ in range(workers)]
+                return None
+            if not all(future.done() for future in self._warm):
+                return None
+            return self._pool
+
+    def drop(self, broken: ProcessPoolExecutor) -> None:
+        """Forget a broken pool (the next PDF starts a new one)."""
+        with self._lock:
+            if self._pool is broken:
+                self._pool = None
+        broken.shutdown(wait=False, cancel_futures=True)
+
+
+_pdf_workers = _PdfWorkers(_PDF_MAX_WORKERS)
+
+
+async def _async_signed_pdf(context: ServiceContext, draft: _Draft) -> bytes:
+    """Render and sign ``draft``: in a worker process once the pool is warm, else in this process."""
+    pool = _pdf_workers.ready()
+    if pool is not None:
+        try:
+            return await asyncio.wrap_future(
+                pool.submit(
+                    make_signed_certificate,
+                    draft.payload,
+                    draft.verify_url,
+                    str(context.settings.DATA_DIR.resolve()),
+                    context.pki.fingerprint_sha256,
+                )
+            )
+        except BrokenProcessPool:
+            log.warning("PDF workers died; making the PDF in-process")
+            _pdf_workers.drop(pool)
+        except Exception:  # e.g. the PKI a worker found is not this service's: the in-process path decides
+            log.debug("PDF worker failed; making the PDF in-process", exc_info=True)
+    rendered = await asyncio.to_thread(render_certificate, draft.payload, draft.verify_url)
+    return await async_sign_certificate(rendered, context.pki)
 
 
 def embedded_payload(pdf: bytes) -> bytes:

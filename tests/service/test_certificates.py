@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from io import BytesIO
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from certificate_service.db.models import Certificate, CertificateFile
@@ -30,6 +34,7 @@ from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import certificate_id_for
 from trace_sdk.protocol.hashing import keccak256, leaf_hash, record_hash_from_disclosure, to_hex
 from trace_sdk.protocol.merkle import verify_proof
+from trace_sdk.verifier import read_certificate_pdf
 
 # The suite's fixtures, imported explicitly (tests/service/conftest.py belongs to the database suite).
 cert_world = certificates_fixtures.cert_world
@@ -350,6 +355,7 @@ def test_concurrent_first_downloads_store_one_file(cert_world: CertWorld, monkey
         return render(payload, verify_url)
 
     monkeypatch.setattr(certificate_service, "render_certificate", render_in_step)
+    monkeypatch.setattr(certificate_service._pdf_workers, "ready", lambda: None)  # both render in-process
     world.enterprise(ENTERPRISE_A)  # registered before the two requests race
     with ThreadPoolExecutor(2) as pool:
         responses = list(pool.map(lambda _: _pdf(world, receipt.certificate_id, "location"), range(2)))
@@ -369,3 +375,55 @@ def test_a_revoked_record_still_gets_its_certificate(cert_world: CertWorld) -> N
     payload = json.loads(embedded_payload(response.content))
     assert payload["record_hash"] == receipts[0].record_hash
     _assert_verifies(payload)
+
+
+def _warm_pdf_workers() -> ProcessPoolExecutor:
+    """The service's PDF worker pool, started if need be and waited for until every worker answered."""
+    deadline = time.monotonic() + 120
+    while (pool := certificate_service._pdf_workers.ready()) is None:
+        assert time.monotonic() < deadline, "the PDF workers did not start"
+        time.sleep(0.05)
+    return pool
+
+
+def _assert_valid_certificate_pdf(world: CertWorld, pdf: bytes, certificate_id: str) -> None:
+    """Signed by the service's issuer key, trusted, covering the whole file, carrying the served payload."""
+    evidence = read_certificate_pdf(pdf, [world.app.state.context.pki.ca_pem])
+    assert evidence.ok, evidence.problems
+    assert evidence.signer_fingerprint_sha256 == world.fingerprint
+    assert evidence.payload == _payload(world, certificate_id)
+
+
+def test_pdfs_are_made_by_worker_processes(cert_world: CertWorld, monkeypatch: Any) -> None:
+    world = cert_world
+    receipts = world.submit([make_record(f"workers-{n}", f"A-LOT-95{n:02d}") for n in range(3)])
+    world.index()
+    _warm_pdf_workers()
+
+    def in_process(payload: dict[str, Any], verify_url: str) -> bytes:
+        raise AssertionError("rendered in the service process, not by a PDF worker")
+
+    monkeypatch.setattr(certificate_service, "render_certificate", in_process)
+    world.enterprise(ENTERPRISE_A)  # registered before the concurrent downloads
+    with ThreadPoolExecutor(3) as clients:
+        responses = list(clients.map(lambda r: _pdf(world, r.certificate_id), receipts))
+    for receipt, response in zip(receipts, responses, strict=True):
+        assert response.status_code == 200, response.text
+        _assert_valid_certificate_pdf(world, response.content, receipt.certificate_id)
+
+
+def test_pdfs_are_made_in_process_when_the_workers_died(cert_world: CertWorld) -> None:
+    world = cert_world
+    receipts = world.submit([make_record(f"died-{n}", f"A-LOT-96{n:02d}") for n in range(2)])
+    world.index()
+    broken = _warm_pdf_workers()
+    with pytest.raises(BrokenProcessPool):
+        broken.submit(os._exit, 1).result(timeout=60)  # a worker dies: the pool is broken
+
+    first = _pdf(world, receipts[0].certificate_id)  # made in-process; a new pool starts
+    assert first.status_code == 200, first.text
+    _assert_valid_certificate_pdf(world, first.content, receipts[0].certificate_id)
+    assert _warm_pdf_workers() is not broken
+    second = _pdf(world, receipts[1].certificate_id)  # made by the new pool
+    assert second.status_code == 200, second.text
+    _assert_valid_certificate_pdf(world, second.content, receipts[1].certificate_id)
