@@ -5,13 +5,27 @@ from __future__ import annotations
 import json
 import math
 import struct
+import sys
+import uuid
 from collections import OrderedDict
-from enum import IntEnum
+from datetime import date
+from enum import Enum, IntEnum
+from json.encoder import encode_basestring
+from typing import Any
 
+import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from trace_sdk.exceptions import CanonicalizationError
-from trace_sdk.protocol.canonical import canonicalize, format_number
+from trace_sdk.protocol.canonical import (
+    _NOT_ORJSON,
+    _canonicalize_reference,
+    _orjson_form,
+    canonicalize,
+    format_number,
+)
 
 
 def _double(hex_bits: str) -> float:
@@ -166,3 +180,96 @@ def test_non_json_values_are_rejected(value: object) -> None:
 def test_canonicalization_error_is_a_value_error() -> None:
     with pytest.raises(ValueError):
         canonicalize(float("nan"))
+
+
+# ------------------------------------------------------------------------------------------- orjson fast path
+# `canonicalize` writes with orjson when `_orjson_form` says orjson's bytes are JCS's; these tests hold the
+# fast path to the reference serialiser, which the tests above pin to RFC 8785.
+
+
+def _same_outcome(value: Any) -> None:
+    """`canonicalize` and the reference give the same bytes, or raise the same error."""
+    try:
+        expected: bytes | str = _canonicalize_reference(value)
+    except CanonicalizationError as exc:
+        expected = f"error: {exc}"
+    try:
+        got: bytes | str = canonicalize(value)
+    except CanonicalizationError as exc:
+        got = f"error: {exc}"
+    assert got == expected
+
+
+def test_orjson_escapes_every_code_point_as_jcs() -> None:
+    # Escaping is per code point: one string holding all of them (surrogates apart) covers every string.
+    everything = "".join(chr(c) for c in range(sys.maxunicode + 1) if not 0xD800 <= c <= 0xDFFF)
+    assert orjson.dumps(everything) == encode_basestring(everything).encode()
+    assert orjson.dumps({everything: 0}) == b"{" + encode_basestring(everything).encode() + b":0}"
+    with pytest.raises(orjson.JSONEncodeError):  # where the reference raises too
+        orjson.dumps("\ud800")
+
+
+def test_the_fast_path_serves_records(records: list[dict[str, Any]]) -> None:
+    # Integral floats (-18.0) are written as ints, other floats as orjson writes them: no fallback for records.
+    for record in records:
+        assert _orjson_form(record) is not _NOT_ORJSON, record["record_id"]
+        assert canonicalize(record) == _canonicalize_reference(record)
+
+
+def test_the_fast_path_leaves_the_value_alone() -> None:
+    value = {"cold_chain": {"temperature_c": -18.0}, "q": [2.0, 2.5], "t": (1.0,)}
+    assert canonicalize(value) == b'{"cold_chain":{"temperature_c":-18},"q":[2,2.5],"t":[1]}'
+    assert value == {"cold_chain": {"temperature_c": -18.0}, "q": [2.0, 2.5], "t": (1.0,)}
+    assert type(value["cold_chain"]["temperature_c"]) is float and type(value["q"][0]) is float
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        -18.0, -0.0, 1e16, 1e21, 1e-7, 0.000001, 12.254, 2.0**53, 2**53, -(2**53), 2**53 - 1, 2**64, 10**400,
+        float("nan"), math.inf, {"q": 1.0, "r": [2.0, -0.0]}, (1, 2.0), [[[]]], {}, [],
+        {"\ue000": 1, "\U0001f600": 2}, {"\ud7ff": 1, "a": 2}, {"é": 1, "e": 2}, "\ud800", {"k\udc00": 1},
+        OrderedDict(b=1, a=2), IntEnum("Level", "LOW HIGH").HIGH, Enum("Colour", "RED").RED, uuid.UUID(int=1),
+        date(2026, 1, 1), {1: "int key"}, {"a": 1, 2: "mixed"}, {"s": {1}}, b"bytes", True, None,
+    ],
+)
+def test_fast_path_equals_reference_on_edge_cases(value: Any) -> None:
+    _same_outcome(value)
+
+
+def test_fast_path_equals_reference_on_deep_nesting() -> None:
+    for depth in (200, 254, 255, 256, 300):  # orjson refuses more than 254 levels: the reference takes over
+        value: Any = 1.5
+        for _ in range(depth):
+            value = [value]
+        _same_outcome(value)
+
+
+_any_float = st.floats(allow_nan=True, allow_infinity=True)
+_scalars = (
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**64), 2**64) | _any_float
+    | st.floats(allow_nan=False, allow_infinity=False).map(float.__round__).map(float)
+    | st.text(alphabet=st.characters(codec="utf-8"), max_size=8)
+    | st.text(alphabet=st.characters(min_codepoint=0xD000, max_codepoint=0x1F700), max_size=4)
+)
+_json_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.lists(inner, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=4) | st.sampled_from(["\ue000", "\U0001f600", "\uffff", "a"]), inner,
+                      max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_json_values)
+def test_fast_path_equals_reference(value: Any) -> None:
+    _same_outcome(value)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_fast_path_writes_every_double_as_jcs(number: float) -> None:
+    text = format_number(number)
+    assert canonicalize(number) == text.encode()
+    assert canonicalize([number, {"n": number}]) == f'[{text},{{"n":{text}}}]'.encode()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sha3 import keccak_256
 
 from trace_sdk.exceptions import CanonicalizationError
@@ -20,6 +23,8 @@ from trace_sdk.protocol.hashing import (
     leaf_hash,
     new_salts,
     record_hash_from_disclosure,
+    salt_and_hash,
+    salts_to_json,
     to_hex,
     trace_code_hash,
 )
@@ -111,6 +116,25 @@ def test_new_salts_are_32_random_bytes_per_path() -> None:
     assert all(len(from_hex(s, 32)) == 32 and s == s.lower() for s in salts.values())
     assert len(set(salts.values())) == 3
     assert new_salts(["a"]) != new_salts(["a"])
+
+
+def test_salts_json_is_what_json_dumps_writes(record: dict[str, Any]) -> None:
+    salts, _ = salt_and_hash(record)
+    assert salts_to_json(salts) == json.dumps(salts, separators=(",", ":"))
+    assert json.loads(salts_to_json(salts)) == salts
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), st.text(max_size=6) | st.integers() | st.none(), max_size=6))
+def test_salts_json_equals_json_dumps_for_any_mapping(salts: dict[str, Any]) -> None:
+    # orjson only for printable ASCII (json.dumps escapes DEL and non-ASCII, orjson does not): the same text
+    assert salts_to_json(salts) == json.dumps(salts, separators=(",", ":"))
+
+
+@pytest.mark.parametrize("text", [chr(c) for c in range(128)] + ["é", "\u2028", "😀"])
+def test_salts_json_escapes_every_ascii_character_as_json_dumps(text: str) -> None:
+    salts = {f"a{text}": f"0x{text}"}
+    assert salts_to_json(salts) == json.dumps(salts, separators=(",", ":"))
 
 
 def test_hash_record_follows_the_spec_by_hand() -> None:

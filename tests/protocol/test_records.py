@@ -371,6 +371,33 @@ def test_record_size_limit(record: dict[str, Any]) -> None:
     assert f"record is {size} bytes as canonical JSON, at most 16384" in error.message
 
 
+def test_a_known_canonical_size_gives_the_same_verdict(records: list[dict[str, Any]]) -> None:
+    big = copy.deepcopy(records[1])
+    big["outputs"] = [f"DEMOW{i:06d}{'x' * 100}" for i in range(150)]  # over the size limit
+    broken = copy.deepcopy(records[3])
+    broken["product"]["quantity"] = -1
+    for record in [*records, big, broken]:
+        size = len(canonicalize(record))
+        assert validate_record(record, 3, now=NOW, canonical_size=size) == validate_record(record, 3, now=NOW)
+    assert [e.path for e in validate_record(big, now=NOW, canonical_size=len(canonicalize(big)))] == [""]
+    # the size given is the size ruled on
+    assert validate_record(records[0], now=NOW, canonical_size=16384) == []
+    (error,) = validate_record(records[0], now=NOW, canonical_size=16385)
+    assert error.path == "" and "record is 16385 bytes as canonical JSON" in error.message
+
+
+def test_prepare_records_salts_only_when_asked(records: list[dict[str, Any]]) -> None:
+    bad = dict(records[0], record_id="")
+    salted = records_module.prepare_records([records[0], bad], first_index=5)
+    unsalted = records_module.prepare_records([records[0], bad], first_index=5, salted=False)
+    assert [p.index for p in salted] == [p.index for p in unsalted] == [5, 6]
+    assert salted[0].canonical == unsalted[0].canonical == canonicalize(records[0])
+    assert salted[0].content_sha256 == unsalted[0].content_sha256
+    assert salted[0].salts_json is not None and salted[0].record_hash is not None
+    assert unsalted[0].salts_json is None and unsalted[0].record_hash is None
+    assert salted[1].errors == unsalted[1].errors and salted[1].errors[0].path == "record_id"
+
+
 # ------------------------------------------------------------------------------------------- the schema drives
 
 

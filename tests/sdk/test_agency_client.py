@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import subprocess
 import sys
@@ -330,3 +331,43 @@ def test_revoke_and_recall_reach_the_chain(
 
     recalled, *_rest = anchor.functions.recall(trace_code_hash(records[0]["trace_code"])).call()
     assert recalled
+
+
+def test_the_upload_body_carries_the_outbox_json_as_it_is(
+    sample_records: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # The body splices each record's canonical JSON and its salts' JSON from the outbox into one document:
+    # read back, it is the payload of parsed records and salts that it replaces (no chain or service needed).
+    records = fresh(sample_records, "body")
+    records[0]["extensions"] = {"tiny": 1e-7, "huge": 1e21, "whole": -18.0, "text": "a\u2028é\"\\/b"}
+    client = AgencyClient("http://127.0.0.1:9", "http://127.0.0.1:9", "0x" + "11" * 32,
+                          outbox_path=tmp_path / "outbox.sqlite3")
+    bodies: list[bytes] = []
+
+    def upload_batch(body: bytes) -> dict[str, Any]:
+        bodies.append(body)
+        items = json.loads(body)["records"]
+        return {"certificates": [{"record_id": i["record"]["record_id"], "certificate_id": "C"} for i in items]}
+
+    try:
+        client._service.upload_batch = upload_batch  # type: ignore[method-assign]
+        errors, conflicts, accepted = client._screen(records)
+        assert not errors and not conflicts
+        client._seal([candidate for candidate, _known in accepted])
+        (batch,) = client.outbox.undelivered_batches(client.address)
+        client._upload(batch)
+        proofs = client._tree(batch).proofs()
+        expected = {
+            "root": batch.root,
+            "records": [
+                {"record": json.loads(r.canonical), "salts": r.salts, "leaf_index": r.leaf_index,
+                 "proof": ["0x" + p.hex() for p in proofs[r.leaf_index]]}
+                for r in client.outbox.batch_records(batch.id)
+            ],
+        }
+        assert len(bodies) == 1
+        assert json.loads(bodies[0]) == expected
+        assert json.dumps(json.loads(bodies[0])) == json.dumps(expected)  # key order and number types too
+        assert client.outbox.pending(client.address) == []
+    finally:
+        client.close()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
-import json
+import functools
 import logging
 import multiprocessing
 import os
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import platformdirs
 from eth_account import Account
 from web3 import Web3
@@ -47,11 +47,10 @@ from trace_sdk.exceptions import (
     TraceError,
     ValidationError,
 )
-from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import certificate_id_for
-from trace_sdk.protocol.hashing import keccak256, leaf_hash, salt_and_hash, trace_code_hash
+from trace_sdk.protocol.hashing import keccak256, leaf_hash, salt_and_hash, salts_to_json, trace_code_hash
 from trace_sdk.protocol.merkle import MerkleTree
-from trace_sdk.protocol.records import prepare_records, validate_record
+from trace_sdk.protocol.records import prepare_records
 from trace_sdk.verifier.chain_reader import ChainReader
 
 __all__ = ["AgencyClient", "SubmitReceipt"]
@@ -270,20 +269,15 @@ class AgencyClient:
         errors: list[FieldError] = []
         candidates: list[_Candidate] = []
         prepared = _prepare_in_workers(records)
-        if prepared is None:
-            for index, record in enumerate(records):
-                problems = validate_record(record, index=index)
-                if problems:
-                    errors.extend(problems)
-                else:
-                    canonical = canonicalize(record)
-                    candidates.append((index, record, canonical, hashlib.sha256(canonical).hexdigest(), None))
-        else:
-            for index, problems, canonical, content, salts, record_hash in prepared:
-                if problems:
-                    errors.extend(problems)
-                else:
-                    candidates.append((index, records[index], canonical, content, (salts, record_hash)))
+        if prepared is None:  # in-process: salted when sealed (records already in the outbox never are)
+            prepared = prepare_records(records, salted=False)
+        for index, problems, canonical, content, salts, record_hash in prepared:
+            if problems:
+                errors.extend(problems)
+            else:
+                candidates.append(
+                    (index, records[index], canonical, content, (salts, record_hash) if salts is not None else None)
+                )
         known = self.outbox.known_records(self.address, (c[1]["record_id"] for c in candidates))
         first_content = {record_id: content for record_id, (content, _) in known.items()}
         conflicts: list[FieldError] = []
@@ -313,7 +307,7 @@ class AgencyClient:
                 salts_text, record_hash = prepared  # salted and hashed by a worker
             else:
                 salts, hashed = salt_and_hash(record)
-                salts_text, record_hash = json.dumps(salts, separators=(",", ":")), hashed.record_hash
+                salts_text, record_hash = salts_to_json(salts), hashed.record_hash
             leaves.append(leaf_hash(record_hash))
             rows.append((record["record_id"], content, canonical.decode("utf-8"), salts_text, _hex(record_hash)))
         tree = MerkleTree(leaves)
@@ -521,34 +515,21 @@ class AgencyClient:
 
     # -- upload ------------------------------------------------------------------------------------
     def _upload(self, batch: BatchRow) -> None:
-        records = self.outbox.batch_records(batch.id)
+        records = self.outbox.batch_uploads(batch.id)
         tree = self._tree(batch)
         proofs = tree.proofs()
         hexed: dict[bytes, str] = {}  # upper tree nodes recur in many proofs: write each once
+        body_of = functools.partial(_upload_body, batch.root, proofs=proofs, hexed=hexed)
 
-        def payload_of(chunk: list[Any]) -> dict[str, Any]:
-            return {
-                "root": batch.root,
-                "records": [
-                    {
-                        "record": json.loads(r.canonical),
-                        "salts": r.salts,
-                        "leaf_index": r.leaf_index,
-                        "proof": [hexed.get(p) or hexed.setdefault(p, _hex(p)) for p in proofs[r.leaf_index]],
-                    }
-                    for r in chunk
-                ],
-            }
-
-        def send(payload: dict[str, Any]) -> dict[str, Any]:
-            return self._retry("upload", lambda: self._service.upload_batch(payload), ServiceUnavailableError)
+        def send(body: bytes) -> dict[str, Any]:
+            return self._retry("upload", lambda: self._service.upload_batch(body), ServiceUnavailableError)
 
         chunks = [records[start : start + _UPLOAD_CHUNK] for start in range(0, len(records), _UPLOAD_CHUNK)]
         certificate_ids: dict[str, str] = {}
-        for response in _in_flight(send, map(payload_of, chunks), _UPLOADS_IN_FLIGHT if len(chunks) > 1 else 1):
+        for response in _in_flight(send, map(body_of, chunks), _UPLOADS_IN_FLIGHT if len(chunks) > 1 else 1):
             for item in response.get("certificates", []):
                 certificate_ids[item["record_id"]] = item["certificate_id"]
-        missing = [r.record_id for r in records if r.record_id not in certificate_ids]
+        missing = [record_id for record_id, *_ in records if record_id not in certificate_ids]
         if missing:
             raise ServiceError(502, f"the service did not confirm {len(missing)} records (first: {missing[0]})")
         self.outbox.mark_uploaded(batch.id, certificate_ids)
@@ -640,6 +621,29 @@ class AgencyClient:
         return self._retry(
             "trace", lambda: self._service.trace(trace_code, direction), ServiceUnavailableError
         )
+
+
+def _upload_body(
+    root: str, rows: Sequence[tuple[str, str, str, int]], *, proofs: Sequence[Sequence[bytes]], hexed: dict[bytes, str]
+) -> bytes:
+    """The JSON body uploading ``rows`` (``(record_id, canonical JSON, salts JSON, leaf_index)`` as
+    `Outbox.batch_uploads` gives them) of the batch with this root; ``hexed`` remembers proof nodes written.
+
+    Each record's canonical JSON and its salts' JSON go into the body as the outbox holds them (written by
+    `canonicalize` and `salts_to_json`), not parsed and written again.
+    """
+    return orjson.dumps({
+        "root": root,
+        "records": [
+            {
+                "record": orjson.Fragment(canonical),
+                "salts": orjson.Fragment(salts),
+                "leaf_index": leaf_index,
+                "proof": [hexed.get(p) or hexed.setdefault(p, _hex(p)) for p in proofs[leaf_index]],
+            }
+            for _record_id, canonical, salts, leaf_index in rows
+        ],
+    })
 
 
 def _in_flight(call: Callable[[Any], _T], arguments: Iterator[Any], limit: int) -> Iterator[_T]:

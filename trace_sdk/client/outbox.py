@@ -208,6 +208,15 @@ class Outbox:
             OutboxRecord(r[0], r[1], r[2], json.loads(r[3]), r[4], r[5], r[6], r[7]) for r in rows
         ]
 
+    def batch_uploads(self, batch_id: int) -> list[tuple[str, str, str, int]]:
+        """``(record_id, canonical JSON, salts JSON, leaf_index)`` of a batch's records in leaf order, as stored
+        (what an upload sends; nothing parsed)."""
+        with self._lock:
+            return self._db.execute(
+                "SELECT record_id, canonical, salts, leaf_index FROM records WHERE batch_id = ? ORDER BY leaf_index",
+                (batch_id,),
+            ).fetchall()
+
     def batch_record_ids(self, batch_id: int) -> list[str]:
         """The record_ids of a batch, in leaf order."""
         with self._lock:

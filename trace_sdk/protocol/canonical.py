@@ -1,9 +1,16 @@
-"""RFC 8785 JSON Canonicalization Scheme (JCS): one byte string per JSON value."""
+"""RFC 8785 JSON Canonicalization Scheme (JCS): one byte string per JSON value.
+
+`canonicalize` writes a value with orjson when every part of it is one orjson writes exactly as JCS does
+(see `_orjson_form`), and with the reference serialiser below otherwise; both give the same bytes.
+"""
 
 from __future__ import annotations
 
 from json.encoder import encode_basestring as _quote  # C accelerated; escapes exactly as JCS requires
+from types import NoneType
 from typing import Any
+
+import orjson
 
 from trace_sdk.exceptions import CanonicalizationError
 
@@ -13,15 +20,99 @@ __all__ = ["canonicalize", "format_number"]
 _MAX_SAFE_INT = 2**53
 _float_repr = float.__repr__
 
+# orjson's fast path (see `_orjson_form`). Sorted keys; OPT_STRICT_INTEGER makes orjson refuse integers beyond
+# +-(2**53 - 1), whose JCS form may be a double's (the reference writes those).
+_ORJSON_JCS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+_ORJSON_SCALARS = frozenset({str, int, bool, NoneType})
+_orjson_dumps = orjson.dumps
+
 
 def canonicalize(value: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of a JSON value (dict/list/tuple/str/int/float/bool/None)."""
+    try:
+        form = _orjson_form(value)
+        if form is not _NOT_ORJSON:
+            return _orjson_dumps(form, option=_ORJSON_JCS)
+    except (TypeError, RecursionError):  # orjson.JSONEncodeError is a TypeError
+        pass  # a surrogate, an integer beyond 2**53, a non-str key, very deep nesting...: the reference decides
+    return _canonicalize_reference(value)
+
+
+def _canonicalize_reference(value: Any) -> bytes:
+    """`canonicalize` without the orjson fast path (the reference the fast path is tested against)."""
     try:
         return _serialize(value).encode("utf-8")
     except UnicodeEncodeError:
         raise CanonicalizationError("a string contains an unpaired surrogate (not valid Unicode)") from None
     except RecursionError:
         raise CanonicalizationError("the value is nested too deeply") from None
+
+
+# ---------------------------------------------------------------------------------------------- fast path
+
+_NOT_ORJSON = object()
+
+
+def _orjson_form(value: Any) -> Any:
+    """``value``, or a copy of it with the same JCS form, if orjson (`_ORJSON_JCS`) writes it exactly as JCS
+    (when it writes it at all); else `_NOT_ORJSON`.
+
+    orjson writes JCS for exact dicts, lists and tuples over exact str, int, bool, None and the floats of
+    `_float_form`, when no object has a key at or above U+E000 (below it, orjson's UTF-8 key order is JCS's
+    UTF-16 order). It escapes strings exactly as JCS (checked for every code point in
+    tests/protocol/test_canonical.py) and refuses unpaired surrogates; integers beyond 2**53 - 1
+    (OPT_STRICT_INTEGER), keys that are not exactly str and nesting deeper than its limit make it raise,
+    and the caller falls back to the reference. Containers holding a float that `_float_form` replaces are
+    copied (the caller's value is never changed). May raise TypeError (a key that is not a string) or
+    RecursionError.
+    """
+    t = type(value)
+    if t is dict:
+        keys = "".join(value)
+        if not (keys.isascii() or max(keys) < "\ue000"):
+            return _NOT_ORJSON
+        copy: Any = None
+        for key, item in value.items():
+            t = type(item)
+            if t is str or t is int or t is bool or item is None:
+                continue
+            form = _orjson_form(item) if t is not float else _float_form(item)
+            if form is not item:
+                if form is _NOT_ORJSON:
+                    return _NOT_ORJSON
+                if copy is None:
+                    copy = dict(value)
+                copy[key] = form
+        return value if copy is None else copy
+    if t is list or t is tuple:
+        copy = None
+        for index, item in enumerate(value):
+            t = type(item)
+            if t is str or t is int or t is bool or item is None:
+                continue
+            form = _orjson_form(item) if t is not float else _float_form(item)
+            if form is not item:
+                if form is _NOT_ORJSON:
+                    return _NOT_ORJSON
+                if copy is None:
+                    copy = list(value)
+                copy[index] = form
+        return value if copy is None else copy
+    if t is float:
+        return _float_form(value)
+    return value if t in _ORJSON_SCALARS else _NOT_ORJSON
+
+
+def _float_form(value: float) -> Any:
+    """What orjson writes as the JCS form of the double ``value``: the float itself when its shortest form
+    has a fraction and no exponent (`format_number` returns it as it is) and orjson writes those same
+    characters; the int of an integral one below 1e16 (JCS writes its digits); else `_NOT_ORJSON`."""
+    r = _float_repr(value)
+    if "e" in r:
+        return _NOT_ORJSON
+    if r[-2:] == ".0":  # integral (-0.0 too: int(-0.0) is 0, JCS "0"); beyond 2**53 - 1 orjson raises
+        return int(value)
+    return value if _orjson_dumps(value) == r.encode() else _NOT_ORJSON  # nan, inf: orjson writes null
 
 
 def _serialize(value: Any) -> str:

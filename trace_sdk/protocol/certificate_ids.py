@@ -18,17 +18,18 @@ CERTIFICATE_ID_LENGTH = 20
 _READ_AS = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 
+# Two Crockford digits per 10 bits: index ``hi * 32 + lo`` holds ``_ALPHABET[hi] + _ALPHABET[lo]``.
+_DIGIT_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+_PAIR_SHIFTS = range(10 * (CERTIFICATE_ID_LENGTH // 2 - 1), -1, -10)  # 90, 80, ..., 0: most significant first
+
+
 def certificate_id_for(record_hash: bytes) -> str:
     """The certificate id of the record with this 32-byte hash."""
     if len(record_hash) != 32:
         raise ValueError("record_hash must be 32 bytes")
     digest = sha3.keccak_256(_DOMAIN + record_hash).digest()
-    value = int.from_bytes(digest[:13], "big") >> 4  # 100 bits
-    chars = []
-    for _ in range(CERTIFICATE_ID_LENGTH):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    value = int.from_bytes(digest[:13], "big") >> 4  # 100 bits: 20 base-32 digits, most significant first
+    return "".join([_DIGIT_PAIRS[(value >> shift) & 1023] for shift in _PAIR_SHIFTS])
 
 
 def normalize_certificate_id(text: str) -> str | None:

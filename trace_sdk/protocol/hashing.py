@@ -6,12 +6,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote
 from typing import Any
 
+import orjson
 from sha3 import keccak_256 as _keccak
 
 from trace_sdk.exceptions import CanonicalizationError
@@ -32,6 +34,7 @@ __all__ = [
     "new_salts",
     "record_hash_from_disclosure",
     "salt_and_hash",
+    "salts_to_json",
     "to_hex",
     "trace_code_hash",
 ]
@@ -122,6 +125,25 @@ def new_salts(paths: Iterable[str]) -> dict[str, str]:
     pool = os.urandom(SALT_BYTES * len(paths)).hex()
     step = 2 * SALT_BYTES
     return {path: "0x" + pool[i * step : (i + 1) * step] for i, path in enumerate(paths)}
+
+
+def salts_to_json(salts: Mapping[str, str]) -> str:
+    """Compact JSON of salts, exactly as ``json.dumps(salts, separators=(",", ":"))`` writes it.
+
+    orjson writes the same text when every path and salt is printable ASCII (as `new_salts` and
+    `salt_and_hash` make them, for a valid record's paths): json.dumps escapes U+007F and what lies beyond
+    (ensure_ascii), orjson does not.
+    """
+    try:
+        text = "".join(salts) + "".join(salts.values())
+    except TypeError:
+        text = "\x00"  # not strings: json.dumps says what it makes of them
+    if text.isascii() and text.isprintable():
+        try:
+            return orjson.dumps(salts).decode()
+        except TypeError:  # orjson.JSONEncodeError: a key that is a str subclass
+            pass
+    return json.dumps(salts, separators=(",", ":"))
 
 
 def _salt_bytes(salt: str | bytes, path: str) -> bytes:

@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 
 from trace_sdk.exceptions import CanonicalizationError, FieldError, TraceError, ValidationError
 from trace_sdk.protocol.canonical import canonicalize
-from trace_sdk.protocol.hashing import salt_and_hash
+from trace_sdk.protocol.hashing import salt_and_hash, salts_to_json
 from trace_sdk.protocol.identifiers import gs1_check_digit, is_valid_gln, is_valid_gtin, uscc_check_char
 
 __all__ = [
@@ -74,9 +74,15 @@ def validate_records(records: Sequence[Any], *, now: datetime | None = None) -> 
         raise ValidationError(errors)
 
 
-def validate_record(record: Any, index: int = 0, *, now: datetime | None = None) -> list[FieldError]:
-    """Every problem of one record (empty if it is valid); `index` is its position in the submission."""
-    return _validate(record, index, now, None)
+def validate_record(
+    record: Any, index: int = 0, *, now: datetime | None = None, canonical_size: int | None = None
+) -> list[FieldError]:
+    """Every problem of one record (empty if it is valid); `index` is its position in the submission.
+
+    ``canonical_size`` is the length of the record's canonical JSON (`canonicalize`) when the caller has it
+    already; the size rule then uses it instead of measuring the record again.
+    """
+    return _validate(record, index, now, canonical_size)
 
 
 def _validate(record: Any, index: int, now: datetime | None, canonical_size: int | None) -> list[FieldError]:
@@ -107,16 +113,20 @@ class PreparedRecord(NamedTuple):
     content_sha256: str | None
     """Hex SHA-256 of the canonical bytes (what identifies the content of a record_id)."""
     salts_json: str | None
-    """Fresh salts of every leaf field as compact JSON (``{"path":"0x…",…}``, as `json.dumps` writes it)."""
+    """Fresh salts of every leaf field as compact JSON (``{"path":"0x…",…}``, as `json.dumps` writes it);
+    None when not salted."""
     record_hash: bytes | None
-    """The record hash under those salts."""
+    """The record hash under those salts (None when not salted)."""
 
 
-def prepare_records(records: Sequence[Any], *, first_index: int = 0) -> list[PreparedRecord]:
-    """Validate each record and, if it is valid, canonicalise it, salt it afresh and hash it.
+def prepare_records(
+    records: Sequence[Any], *, first_index: int = 0, salted: bool = True
+) -> list[PreparedRecord]:
+    """Validate each record and, if it is valid, canonicalise it and (if ``salted``) salt it afresh and hash it.
 
     What an agency does to every record before batching, in one pass per record (pure but for the
-    random salts), so that a large submission can be split across worker processes.
+    random salts), so that a large submission can be split across worker processes. The canonical form
+    comes first: its size is the validator's size rule, which otherwise measures the record itself.
     """
     prepared = []
     for offset, record in enumerate(records):
@@ -131,11 +141,12 @@ def prepare_records(records: Sequence[Any], *, first_index: int = 0) -> list[Pre
             continue
         if canonical is None:
             canonical = canonicalize(record)  # raises what a valid record cannot (a safety net)
-        salts, hashed = salt_and_hash(record)
-        prepared.append(PreparedRecord(
-            index, (), canonical, hashlib.sha256(canonical).hexdigest(), json.dumps(salts, separators=(",", ":")),
-            hashed.record_hash,
-        ))
+        content = hashlib.sha256(canonical).hexdigest()
+        if salted:
+            salts, hashed = salt_and_hash(record)
+            prepared.append(PreparedRecord(index, (), canonical, content, salts_to_json(salts), hashed.record_hash))
+        else:
+            prepared.append(PreparedRecord(index, (), canonical, content, None, None))
     return prepared
 
 
@@ -264,6 +275,7 @@ _DATE_TIME_MESSAGE = (
 )
 
 
+@lru_cache(maxsize=4096)  # dates repeat across records (production, expiry, documents)
 def _parse_date(s: str) -> date | None:
     m = _DATE.fullmatch(s)
     if m is None:
@@ -314,9 +326,16 @@ def _check_format(fmt: str, spath: str) -> Callable[[str], str | None]:
 # Prose rules attached to a schema path ("*" = any array index); each runs after the schema checks passed.
 
 
+# Identifiers repeat across records (one enterprise, product or place in many of them): their check
+# characters are computed once per distinct value.
+_uscc_check_char = lru_cache(maxsize=4096)(uscc_check_char)
+
+
 def _gs1_rule(is_valid: Callable[[str], bool]) -> _Check:
+    cached_is_valid = lru_cache(maxsize=4096)(is_valid)
+
     def check(value: str, path: str, errs: _Errors) -> bool:
-        if is_valid(value):
+        if cached_is_valid(value):
             return True
         expected = gs1_check_digit(value[:-1])
         errs.append((path, f"check digit is wrong (expected {expected}) / 校验位错误（应为 {expected}）"))
@@ -326,7 +345,7 @@ def _gs1_rule(is_valid: Callable[[str], bool]) -> _Check:
 
 
 def _uscc_rule(value: str, path: str, errs: _Errors) -> bool:
-    expected = uscc_check_char(value[:17])
+    expected = _uscc_check_char(value[:17])
     if value[17] == expected:
         return True
     errs.append((path, f"check character is wrong (expected {expected}) / 校验码错误（应为 {expected}）"))
