@@ -15,11 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
-import os
-import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, timezone
@@ -42,8 +38,8 @@ from certificate_service.repositories import anchors as anchor_repo
 from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import members as member_repo
 from certificate_service.repositories import records as record_repo
-from certificate_service.services.ingestion import _exit_with
 from certificate_service.services.tracing import ancestor_trace_codes
+from certificate_service.worker_pool import WorkerPool
 from trace_sdk.client.contracts import ROLES
 from trace_sdk.exceptions import ChainError
 from trace_sdk.protocol.canonical import canonicalize
@@ -446,54 +442,10 @@ async def async_certificate_document(
 
 # ------------------------------------------------------------------------------------------------ PDF workers
 # Rendering and signing a certificate is pure CPU (~3 ms), and the service's event loop and request threads share
-# one GIL: PDFs are made by a small pool of worker processes (a fork server: the service runs threads). The pool
-# starts in the background at the first PDF and is used once every worker answered; until then, and after the
-# pool broke (a new one starts at the next PDF), PDFs are made in-process. Workers exit with the service.
+# one GIL: PDFs are made by a small pool of worker processes (certificate_service.worker_pool), in-process while
+# it warms up or after it broke.
 
-_PDF_MAX_WORKERS = 2
-
-
-class _PdfWorkers:
-    """The lazily started, bounded pool of PDF worker processes."""
-
-    def __init__(self, max_workers: int) -> None:
-        self._max_workers = max_workers
-        self._lock = threading.Lock()
-        self._pool: ProcessPoolExecutor | None = None
-        self._warm: list[Future[int]] = []
-
-    def ready(self) -> ProcessPoolExecutor | None:
-        """The pool once it is warm; starts it (in the background) when there is none."""
-        with self._lock:
-            if self._pool is None:
-                try:
-                    cpus = len(os.sched_getaffinity(0))
-                except AttributeError:  # not Linux
-                    cpus = os.cpu_count() or 1
-                if cpus < 2:
-                    return None
-                workers = min(cpus, self._max_workers)
-                self._pool = ProcessPoolExecutor(
-                    max_workers=workers,
-                    mp_context=multiprocessing.get_context("forkserver"),
-                    initializer=_exit_with,
-                    initargs=(os.getpid(),),
-                )
-                self._warm = [self._pool.submit(warm_up) for _ in range(workers)]
-                return None
-            if not all(future.done() for future in self._warm):
-                return None
-            return self._pool
-
-    def drop(self, broken: ProcessPoolExecutor) -> None:
-        """Forget a broken pool (the next PDF starts a new one)."""
-        with self._lock:
-            if self._pool is broken:
-                self._pool = None
-        broken.shutdown(wait=False, cancel_futures=True)
-
-
-_pdf_workers = _PdfWorkers(_PDF_MAX_WORKERS)
+_pdf_workers = WorkerPool(max_workers=2, warm_up=warm_up)
 
 
 async def _async_signed_pdf(context: ServiceContext, draft: _Draft) -> bytes:

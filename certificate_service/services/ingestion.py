@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import multiprocessing
-import os
-import threading
-import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,7 +16,8 @@ from certificate_service.errors import BadRequest, Conflict, Forbidden, NotFound
 from certificate_service.repositories import certificates as certificate_repo
 from certificate_service.repositories import records as record_repo
 from certificate_service.repositories._common import normalize_address
-from trace_sdk.exceptions import ChainUnavailableError
+from certificate_service.worker_pool import WorkerPool
+from trace_sdk.exceptions import CanonicalizationError, ChainUnavailableError
 from trace_sdk.protocol.canonical import canonicalize
 from trace_sdk.protocol.certificate_ids import certificate_id_for
 from trace_sdk.protocol.hashing import flatten_fields, hash_fields, leaf_hash, trace_code_hash
@@ -108,7 +104,12 @@ def _check_item(
         problem("", "each item must be an object with record, salts, leaf_index and proof")
         return problems, None, None
     record, salts, leaf_index, proof = (item.get(k) for k in ("record", "salts", "leaf_index", "proof"))
-    for error in validate_record(record, index=index):
+    try:  # canonical first: its size is the validator's size rule (else it measures the record itself)
+        canonical: bytes | None = canonicalize(record)
+    except (CanonicalizationError, RecursionError):
+        canonical = None  # invalid: the validator says why
+    size = len(canonical) if canonical is not None else None
+    for error in validate_record(record, index=index, canonical_size=size):
         problems.append(
             {"index": index, "record_id": error.record_id, "path": error.path, "message": error.message}
         )
@@ -137,7 +138,9 @@ def _check_item(
     if not _proof_leads_to_root(leaf_hash(record_hash), proof_bytes, root, memo):
         problem("proof", "the record (with its salts) does not hash to a leaf whose proof leads to the root")
         return problems, None, None
-    return problems, record_hash, hashlib.sha256(canonicalize(record)).hexdigest()
+    if canonical is None:
+        canonical = canonicalize(record)  # raises what a valid record cannot (a safety net)
+    return problems, record_hash, hashlib.sha256(canonical).hexdigest()
 
 
 def _check_items(
@@ -149,87 +152,18 @@ def _check_items(
 
 
 # ---------------------------------------------------------------------------------------------- checking pool
-# Checking an item (validation, salted hashing, Merkle proof, canonical form) is pure CPU, ~0.2 ms per record:
-# a large upload is checked by a pool of worker processes (a fork server: the service runs threads). The pool
-# starts in the background at the first large upload and is used once every worker answered; until then, and
-# for small uploads, items are checked in-process.
+# Checking an item (validation, salted hashing, Merkle proof, canonical form) is pure CPU, ~0.1 ms per record:
+# a large upload is checked by a pool of worker processes (certificate_service.worker_pool); small uploads,
+# and large ones while the pool warms up or after it broke, are checked in-process.
 
 _POOL_MIN_ITEMS = 400
 _POOL_CHUNK = 500
-_POOL_MAX_WORKERS = 4
-_pool_lock = threading.Lock()
-_pool: ProcessPoolExecutor | None = None
-_pool_warm: list[Future[int]] = []
-
-
-def _warm_worker() -> int:
-    """A no-op task that makes a worker import this module."""
-    return os.getpid()
-
-
-def _process_gone(pid: int) -> bool:
-    """Whether process ``pid`` has exited (a zombie counts as exited)."""
-    try:
-        os.kill(pid, 0)
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
-    except (ProcessLookupError, FileNotFoundError):
-        return True
-    except (PermissionError, OSError, IndexError):
-        return False
-
-
-def _exit_with(service_pid: int) -> None:
-    """Worker initializer: exit when the service process is gone.
-
-    A service stopped by a signal runs no exit handlers, and pool workers (which hold both ends of their
-    task queue) would otherwise wait for work forever.
-    """
-
-    def watch() -> None:
-        while not _process_gone(service_pid):
-            time.sleep(1.0)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="exit-with-service", daemon=True).start()
-
-
-def _ready_pool() -> ProcessPoolExecutor | None:
-    """The checking pool once it is warm; starts it (in the background) when there is none."""
-    global _pool, _pool_warm
-    with _pool_lock:
-        if _pool is None:
-            try:
-                cpus = len(os.sched_getaffinity(0))
-            except AttributeError:  # not Linux
-                cpus = os.cpu_count() or 1
-            if cpus < 2:
-                return None
-            workers = min(cpus, _POOL_MAX_WORKERS)
-            _pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("forkserver"),
-                initializer=_exit_with,
-                initargs=(os.getpid(),),
-            )
-            _pool_warm = [_pool.submit(_warm_worker) for _ in range(workers)]
-            return None
-        if not all(future.done() for future in _pool_warm):
-            return None
-        return _pool
-
-
-def _drop_pool(broken: ProcessPoolExecutor) -> None:
-    global _pool
-    with _pool_lock:
-        if _pool is broken:
-            _pool = None
-    broken.shutdown(wait=False, cancel_futures=True)
+_check_workers = WorkerPool(max_workers=4)
 
 
 def _check_all(items: list[Any], root: bytes, count: int) -> list[tuple[list[dict[str, Any]], Any, str | None]]:
     """`_check_item` of every item, in order: by the pool for large uploads, else in-process."""
-    pool = _ready_pool() if len(items) >= _POOL_MIN_ITEMS else None
+    pool = _check_workers.ready() if len(items) >= _POOL_MIN_ITEMS else None
     if pool is not None:
         try:
             futures = [
@@ -242,7 +176,7 @@ def _check_all(items: list[Any], root: bytes, count: int) -> list[tuple[list[dic
             return checked
         except BrokenProcessPool:
             log.warning("ingestion check workers died; checking in-process")
-            _drop_pool(pool)
+            _check_workers.drop(pool)
         except Exception:  # e.g. something that cannot be pickled: the in-process check decides
             log.debug("checking pool failed; checking in-process", exc_info=True)
     return _check_items(items, root, count)

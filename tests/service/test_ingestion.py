@@ -9,16 +9,23 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, func, select
 from web3 import Web3
 
+from certificate_service.api.routes.ingest import _json_response, parse_json_body
 from certificate_service.core.config import Settings
 from certificate_service.db.models import Certificate, LotLink, Record
+from certificate_service.errors import BadRequest
 from certificate_service.main import create_app
+from certificate_service.services.ingestion import IngestResult
 from tests.support.service import write_deployment
 from trace_sdk.client.contracts import load_artifact
 from trace_sdk.client.service_api import signed_headers
@@ -254,3 +261,76 @@ def test_a_streamed_body_over_the_limit_is_413(database_url: str, consortium: An
             headers={"Content-Type": "multipart/form-data; boundary=xyz"},
         )
         assert upload.status_code == 413 and upload.json()["error"] == "payload_too_large"
+
+
+# ------------------------------------------------------------------------------------------- body and answer
+# The route reads the body with orjson and writes the answer with orjson where that is exactly what
+# json.loads and JSONResponse give; these tests hold it to them.
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal with the same types and key order all the way down (1 == 1.0 is not enough here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b or (a != a and b != b)  # NaN
+
+
+def _reads_like_json_loads(body: bytes) -> None:
+    try:
+        expected: Any = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        with pytest.raises(BadRequest) as refused:
+            parse_json_body(body)
+        assert refused.value.message == f"body is not valid JSON: {exc}"
+        return
+    assert _same(parse_json_body(body), expected)
+
+
+_json_scalars = (
+    st.none() | st.booleans() | st.integers() | st.integers(-(2**70), 2**70) | st.floats()
+    | st.text(max_size=8) | st.sampled_from(["e+", "1e+20", "+08:00", "x\ud800"])
+)
+_json_documents = st.recursive(
+    _json_scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_json_documents, st.booleans(), st.sampled_from([None, 1]))
+def test_the_body_is_read_as_json_loads_reads_it(value: Any, ascii_only: bool, indent: int | None) -> None:
+    _reads_like_json_loads(json.dumps(value, ensure_ascii=ascii_only, indent=indent).encode("utf-8", "surrogatepass"))
+
+
+@pytest.mark.parametrize("body", [
+    b"18446744073709551615", b"18446744073709551616", b"-9223372036854775808", b"-9223372036854775809",
+    b'{"q": 100000000000000000000, "r": [1e20, 2.5]}', b'{"a": 1, "a": 2, "b": 3}', b"NaN", b"[Infinity]",
+    b"1e400", b'"\\ud800"', b'"\xed\xa0\x80"', b"\xef\xbb\xbf{}", b"{not json", b"", b" ", b"[1,]", b'"\x01"',
+    b"\xff", "\"€\"".encode("utf-16"), b"[" * 300 + b"]" * 300, b'{"note": "e+1"}', b"-0", b"-0.0",
+])
+def test_edge_bodies_are_read_as_json_loads_reads_them(body: bytes) -> None:
+    _reads_like_json_loads(body)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.floats(min_value=2.0**63, allow_infinity=False))
+def test_orjson_writes_every_float_from_a_64_bit_overflow_with_an_exponent(number: float) -> None:
+    # The premise of parse_json_body: orjson reads integers beyond 64 bits as such floats (json.loads: ints).
+    assert b"e+" in orjson.dumps(number) and b"e+" in orjson.dumps(-number)
+
+
+def test_the_answer_is_written_as_json_response_writes_it() -> None:
+    result = IngestResult(
+        root="0x" + "ab" * 32, accepted=2, already_present=1,
+        certificates=[{"record_id": f"R-{i}:x.y", "record_hash": "0x" + f"{i:02x}" * 32,
+                       "certificate_id": "7K2M9QX4HRPW3NV8YJ0C"} for i in range(3)],
+    )
+    response = _json_response(result)
+    reference = JSONResponse(result.as_json())
+    assert response.body == reference.body
+    assert response.headers["content-type"] == reference.headers["content-type"]
