@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     VERIFY_WARN_COUNT: int = Field(default=50, ge=1)
     VERIFY_FRESHNESS_S: float = Field(default=0.5, ge=0)
     """Max age of the revocation/recall/lot-link versions behind an answer from memory (0: read per request)."""
-    VERIFY_COUNT_FLUSH_S: float = Field(default=0.5, gt=0)
+    VERIFY_COUNT_FLUSH_S: float = Field(default=1.0, gt=0)
     """How often the verification counters are written to the database."""
     TEST_DATABASE_URL: str | None = None
 

@@ -23,8 +23,9 @@ indexer's tables in one query. A lookup whose answer is cached and whose version
 ``VERIFY_FRESHNESS_S`` ago (a background thread re-reads them twice per window) is answered from memory on
 the event loop (:func:`cached_verification`): no database, no chain, no thread hop; so a new revocation,
 recall or lot link shows within that window after the indexer stored it (0 = read the versions on every
-lookup). Answers also expire after :data:`RESULT_TTL_S` (agency names etc.); answers with an ``error`` check
-are never cached. The counter is counted in memory and written in batches (``verification_counter``).
+lookup). Answers are recomputed in the background after :data:`RESULT_TTL_S` (agency names etc.) and served
+meanwhile; answers with an ``error`` check are never cached. The counter is counted in memory and written in
+batches (``verification_counter``).
 
 Privacy: answers never contain ``contact``, ``extensions`` or document numbers; a counterparty's USCC is
 masked (``9131****487L``); names of hidden fields are reduced to their top-level name.
@@ -32,12 +33,16 @@ masked (``9131****487L``); names of hidden fields are reduced to their top-level
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
+import random
+import threading
 import time
 import weakref
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
@@ -87,8 +92,11 @@ MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 """Largest certificate PDF accepted for upload (a genuine one is well under 200 KB)."""
 MAX_QUERY_CHARS = 200
 REGISTRY_CHECK = "registry_match"
-RESULT_TTL_S = 60.0
-"""Cached answers are recomputed at least this often (mutable chain facts such as agency names)."""
+RESULT_TTL_S = 300.0
+"""Cached answers are recomputed at least this often, for the chain facts no table version covers (agency
+names and the like; revocations, recalls and lot links are covered): an older one is still served while a
+background thread recomputes it, for up to as long again. Each answer's refresh comes a random 0-20 % early,
+so that answers cached together are not all recomputed in the same moment."""
 MAX_TIMELINE_EVENTS = 100
 NO_FILE_TTL_S = 10.0
 """How long "no stored default PDF yet" is believed before the database is asked again."""
@@ -181,6 +189,8 @@ class _Answer:
     prefix: bytes
     status: str
     undecided: bool
+    made_at: float
+    """When it was computed (``time.monotonic``), moved back by up to a fifth of :data:`RESULT_TTL_S`."""
 
 
 def _dumps(value: Any) -> bytes:
@@ -190,7 +200,8 @@ def _dumps(value: Any) -> bytes:
 
 def _answer(body: dict[str, Any]) -> _Answer:
     """A body to cache, serialised once."""
-    return _Answer(_dumps(body)[:-1], str(body["status"]), _undecided(body))
+    early = random.uniform(0, 0.2 * RESULT_TTL_S)
+    return _Answer(_dumps(body)[:-1], str(body["status"]), _undecided(body), time.monotonic() - early)
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,9 +239,12 @@ class _Caches:
         self.default_files = FactCache(65_536)  # certificate_id -> certificate hash of its stored default file
         self.no_default_file = FactCache(65_536, ttl_seconds=NO_FILE_TTL_S)  # certificate_id -> True (none yet)
         self.payloads = FactCache(4_096)  # certificate hash -> stored payload (JSON bytes)
-        self.built = FactCache(4_096, ttl_seconds=RESULT_TTL_S)  # (certificate_id, links) -> (hash, JSON bytes)
+        self.built = FactCache(4_096, ttl_seconds=2 * RESULT_TTL_S)  # (certificate_id, links) -> (hash, JSON)
         self.lineage = FactCache(16_384)  # (trace_code, links) -> ancestor trace codes
-        self.results = FactCache(16_384, ttl_seconds=RESULT_TTL_S)  # (hash, links, status) -> _Answer
+        self.results = FactCache(16_384, ttl_seconds=2 * RESULT_TTL_S)  # (hash, links, status) -> _Answer
+        self.refreshing: set[_Target] = set()  # answers being recomputed in the background
+        self.refreshing_lock = threading.Lock()
+        self.refresher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verification-refresh")
         self._versions: tuple[float, _Versions] | None = None  # (monotonic time read, versions)
 
     def remember_versions(self, versions: _Versions) -> None:
@@ -290,6 +304,7 @@ def parse_query(query: str) -> ParsedQuery:
 # ---------------------------------------------------------------------------------------------------- reads
 
 
+@functools.lru_cache(maxsize=65_536)  # first_verified_at of every counted certificate, once per request
 def _iso(moment: datetime) -> str:
     """ISO 8601 in Beijing time, to the second."""
     return moment.astimezone(_CST).isoformat(timespec="seconds")
@@ -379,9 +394,11 @@ def _stored_payload(session: Session, caches: _Caches, certificate_hash: str) ->
 
 
 def _payload_for(
-    session: Session, context: ServiceContext, caches: _Caches, target: _Target, versions: _Versions
+    session: Session, context: ServiceContext, caches: _Caches, target: _Target, versions: _Versions,
+    *, fresh: bool = False,
 ) -> dict[str, Any]:
-    """The payload a lookup verifies: the named stored variant, else the default variant (stored or built)."""
+    """The payload a lookup verifies: the named stored variant, else the default variant (stored or built;
+    built anew if ``fresh``)."""
     if target.file_certificate_hash is not None:
         return _stored_payload(session, caches, target.file_certificate_hash)
     certificate_id = target.certificate_id
@@ -399,7 +416,7 @@ def _payload_for(
     if file_hash is not None:
         return _stored_payload(session, caches, file_hash)
     key = (certificate_id, versions.links)
-    built: tuple[str | None, bytes] | None = caches.built.get(key)
+    built: tuple[str | None, bytes] | None = None if fresh else caches.built.get(key)
     if built is None:
         certificate, record = _load(session, certificate_id)
         disclosure, _variant = certificate_service.disclosure_for(record, [])
@@ -532,6 +549,8 @@ def cached_verification(*, context: ServiceContext, query: str, now: datetime | 
     answer: _Answer | None = caches.results.get(key) if key is not None else None
     if answer is None:
         return None
+    if time.monotonic() - answer.made_at > RESULT_TTL_S:
+        _refresh_later(context, caches, target)
     counted = context.verification_counter.count(target.certificate_id, now or datetime.now(UTC))
     if counted is None:
         return None
@@ -556,6 +575,55 @@ def verify_query(
     return _verify_stored(context, parse_query(query), session, at)
 
 
+def _answer_for(
+    session: Session, context: ServiceContext, caches: _Caches, target: _Target, versions: _Versions,
+    *, fresh: bool = False,
+) -> _Answer | dict[str, Any]:
+    """The public answer (without counter) for ``target`` under ``versions``: cached, or computed and cached
+    (always computed if ``fresh``); a bare undecided body when its payload cannot be built now."""
+    try:
+        payload = _payload_for(session, context, caches, target, versions, fresh=fresh)
+    except Unavailable as exc:
+        message = f"暂时无法核验：{exc.message}"
+        return _bare_body("invalid", "error", message, {"certificate_id": target.certificate_id})
+    key = (payload.get("certificate_hash"), versions.links, versions.status)
+    cached: _Answer | None = None if fresh else caches.results.get(key)
+    if cached is None:
+        ancestors = _ancestors(session, caches, _get(payload, "record", "trace_code"), versions.links)
+        result = verify_payload(payload, context.chain, extra_upstream_trace_codes=ancestors)
+        message = f"证书 {target.certificate_id} 已在本平台登记，证书数据取自登记库"
+        public = _public_body(result, Check(REGISTRY_CHECK, "valid", message))
+        cached = _answer(public)
+        if not any(check["status"] == "error" for check in public["checks"]):
+            caches.results.put(key, cached)
+    return cached
+
+
+def _refresh_later(context: ServiceContext, caches: _Caches, target: _Target) -> None:
+    """Recompute the answer of ``target`` in the background (once at a time per target)."""
+    with caches.refreshing_lock:
+        if target in caches.refreshing:
+            return
+        caches.refreshing.add(target)
+    caches.refresher.submit(_refresh, context, caches, target)
+
+
+def _refresh(context: ServiceContext, caches: _Caches, target: _Target) -> None:
+    """Compute the answer of ``target`` anew and cache it (an undecided one is not cached: the old one stays
+    until it expires, then lookups take the slow path and say so)."""
+    try:
+        with context.sessions() as session:
+            try:
+                _answer_for(session, context, caches, target, _read_versions(session, caches), fresh=True)
+            finally:
+                session.rollback()
+    except Exception:
+        log.warning("could not recompute the verification answer of %s", target.certificate_id, exc_info=True)
+    finally:
+        with caches.refreshing_lock:
+            caches.refreshing.discard(target)
+
+
 def _verify_stored(context: ServiceContext, parsed: ParsedQuery, session: Session, at: datetime) -> VerificationView:
     """The answer to a lookup read from the database (and the chain where not cached), counted."""
     caches = _caches(context)
@@ -564,25 +632,7 @@ def _verify_stored(context: ServiceContext, parsed: ParsedQuery, session: Sessio
         if target is None:
             return _not_found(parsed)
         versions = _read_versions(session, caches)
-        try:
-            payload = _payload_for(session, context, caches, target, versions)
-        except Unavailable as exc:
-            message = f"暂时无法核验：{exc.message}"
-            body: _Answer | dict[str, Any] = _bare_body(
-                "invalid", "error", message, {"certificate_id": target.certificate_id}
-            )
-        else:
-            key = (payload.get("certificate_hash"), versions.links, versions.status)
-            cached: _Answer | None = caches.results.get(key)
-            if cached is None:
-                ancestors = _ancestors(session, caches, _get(payload, "record", "trace_code"), versions.links)
-                result = verify_payload(payload, context.chain, extra_upstream_trace_codes=ancestors)
-                message = f"证书 {target.certificate_id} 已在本平台登记，证书数据取自登记库"
-                public = _public_body(result, Check(REGISTRY_CHECK, "valid", message))
-                cached = _answer(public)
-                if not any(check["status"] == "error" for check in public["checks"]):
-                    caches.results.put(key, cached)
-            body = cached
+        body = _answer_for(session, context, caches, target, versions)
         verification = _count(session, context, target.certificate_id, at)
     except NotFound:
         return _not_found(parsed)

@@ -26,7 +26,7 @@ from certificate_service.repositories import certificates as certificate_repo
 
 __all__ = ["DEFAULT_FLUSH_INTERVAL_S", "VerificationCounter"]
 
-DEFAULT_FLUSH_INTERVAL_S = 0.5
+DEFAULT_FLUSH_INTERVAL_S = 1.0
 """How often counted verifications are written to the database."""
 MAX_LOADED = 200_000
 """Stored counts kept in memory; beyond this the loaded ones are dropped (and read again when needed)."""

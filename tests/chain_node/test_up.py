@@ -110,7 +110,7 @@ def test_up_seeds_the_demo_consortium_and_survives_a_restart(
         with AgencyClient(demo["service_url"], demo["rpc_url"], customs["private_key"],
                           outbox_path=tmp_path / "outbox.sqlite3") as client:
             receipt = client.submit(sample_records[:3])[0]
-        # Counted in memory by the service's workers (each sees the others' counts after a flush, every 0.5 s);
+        # Counted in memory by the service's workers (each sees the others' counts after a flush, every second);
         # written when they stop.
         counts = [
             httpx.get(f"{first.url}/api/v1/verify/{receipt.certificate_id}").json()["verification"]["count"]

@@ -15,6 +15,7 @@ from certificate_service.core.config import Settings
 from certificate_service.main import create_app
 from certificate_service.pki import IssuerPKI
 from certificate_service.repositories import certificates as certificate_repo
+from certificate_service.services import verification
 from certificate_service.services.verification import cached_verification
 from chain_node.anvil import free_port
 from tests.web.web_fixtures import (
@@ -399,6 +400,31 @@ def test_the_fast_lane_answers_warm_lookups_exactly_as_the_route_does(web_world_
     assert world.verify("not-an-id!").status_code == 400
     assert world.verify(certificate_id_for(secrets.token_bytes(32))).status_code == 404
     assert world.http.get(f"/verify/{certificate_id}").status_code == 200
+
+
+def test_an_expired_answer_is_served_from_memory_while_it_is_recomputed(
+    web_world_factory: Any, monkeypatch: Any
+) -> None:
+    monkeypatch.setattr(verification, "RESULT_TTL_S", 2.0)  # also read when the service's caches are made
+    world = web_world_factory(freshness_s=30)
+    world.submit([UNRELATED_RECORD])
+    certificate_id = world.certificate_id(UNRELATED_RECORD)
+    context = world.world.app.state.context
+    assert world.verify(certificate_id).json()["status"] == "valid"
+    key = next(iter(verification._caches(context).results._items))
+
+    def made_at() -> float:
+        return float(verification._caches(context).results.get(key).made_at)
+
+    first = made_at()
+    time.sleep(2.1)  # older than RESULT_TTL_S, younger than twice that (when the cache drops it)
+    stale = cached_verification(context=context, query=certificate_id)
+    assert stale is not None and stale.status == "valid"  # served at once; recomputed in the background
+    deadline = time.monotonic() + 30
+    while made_at() == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert made_at() > first
+    assert cached_verification(context=context, query=certificate_id) is not None
 
 
 def test_cached_answers_need_fresh_table_versions(web_world_factory: Any) -> None:
