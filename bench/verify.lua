@@ -1,11 +1,14 @@
 -- wrk script: GET /api/v1/verify/{certificate_id}, rotating through the ids listed (one per line) in the file
--- given after `--`; each thread starts at its own offset. done() prints one JSON line (prefixed WRKJSON)
--- with the request count, errors and latency percentiles in microseconds.
+-- given after `--`; each thread starts at its own offset. An optional second argument paces every connection:
+-- it waits that many milliseconds after each answer before its next request (no argument: as fast as it can).
+-- done() prints one JSON line (prefixed WRKJSON) with the request count, errors and latency percentiles in
+-- microseconds (wrk measures from sending a request to its answer; the pause is not part of it).
 --
---   wrk -t2 -c64 -d10s -s bench/verify.lua http://127.0.0.1:8000 -- ids.txt
+--   wrk -t2 -c64 -d10s -s bench/verify.lua http://127.0.0.1:8000 -- ids.txt [pause_ms]
 
 local ids = {}
 local counter = 0
+local pause_ms = 0
 local threads = {}
 
 function setup(thread)
@@ -20,6 +23,11 @@ function init(args)
     end
   end
   counter = (thread_index or 0) * 7919
+  pause_ms = tonumber(args[2] or "0")
+end
+
+function delay()
+  return pause_ms
 end
 
 function request()

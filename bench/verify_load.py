@@ -47,7 +47,7 @@ def warm_up(service_url: str, certificate_ids: list[str], *, concurrency: int = 
 
 def run_wrk(
     service_url: str, ids_file: Path, *, connections: int, seconds: int = 10, threads: int | None = None,
-    settle_s: int = 2,
+    settle_s: int = 2, pace_rps: float | None = None,
 ) -> dict[str, Any]:
     """One wrk run: requests/s and latency percentiles (ms) at ``connections`` concurrent clients.
 
@@ -57,11 +57,14 @@ def run_wrk(
     """
     wrk = shutil.which("wrk") or "/usr/bin/wrk"
     threads = threads or min(connections, 2)
+    # Paced: each connection pauses connections / pace_rps after every answer, so all of them together send
+    # at most pace_rps requests per second (an open-loop-like load at a chosen rate, not the most possible).
+    pause = [f"{1000 * connections / pace_rps:.3f}"] if pace_rps else []
 
     def command(duration: int) -> list[str]:
         return [
             wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--timeout", "10s",
-            "-s", str(LUA_SCRIPT), service_url, "--", str(ids_file),
+            "-s", str(LUA_SCRIPT), service_url, "--", str(ids_file), *pause,
         ]
 
     if settle_s > 0:
@@ -76,6 +79,7 @@ def run_wrk(
     return {
         "connections": connections,
         "threads": threads,
+        "pace_rps": pace_rps,
         "requests": stats["requests"],
         "errors": errors,
         "rps": stats["requests"] / duration_s,
