@@ -67,36 +67,26 @@ def _orjson_form(value: Any) -> Any:
     RecursionError.
     """
     t = type(value)
-    if t is dict:
-        keys = "".join(value)
-        if not (keys.isascii() or max(keys) < "\ue000"):
-            return _NOT_ORJSON
+    if t is dict or t is list or t is tuple:
+        if t is dict:
+            keys = "".join(value)
+            if not (keys.isascii() or max(keys) < "\ue000"):
+                return _NOT_ORJSON
+            entries: Any = value.items()
+        else:
+            entries = enumerate(value)
         copy: Any = None
-        for key, item in value.items():
-            t = type(item)
-            if t is str or t is int or t is bool or item is None:
+        for slot, item in entries:
+            kind = type(item)
+            if kind is str or kind is int or kind is bool or item is None:
                 continue
-            form = _orjson_form(item) if t is not float else _float_form(item)
+            form = _orjson_form(item) if kind is not float else _float_form(item)
             if form is not item:
                 if form is _NOT_ORJSON:
                     return _NOT_ORJSON
                 if copy is None:
-                    copy = dict(value)
-                copy[key] = form
-        return value if copy is None else copy
-    if t is list or t is tuple:
-        copy = None
-        for index, item in enumerate(value):
-            t = type(item)
-            if t is str or t is int or t is bool or item is None:
-                continue
-            form = _orjson_form(item) if t is not float else _float_form(item)
-            if form is not item:
-                if form is _NOT_ORJSON:
-                    return _NOT_ORJSON
-                if copy is None:
-                    copy = list(value)
-                copy[index] = form
+                    copy = dict(value) if t is dict else list(value)
+                copy[slot] = form
         return value if copy is None else copy
     if t is float:
         return _float_form(value)
