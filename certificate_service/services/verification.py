@@ -304,7 +304,7 @@ def parse_query(query: str) -> ParsedQuery:
 # ---------------------------------------------------------------------------------------------------- reads
 
 
-@functools.lru_cache(maxsize=65_536)  # first_verified_at of every counted certificate, once per request
+@functools.lru_cache(maxsize=65_536)  # every answer shows a first_verified_at: format each distinct one once
 def _iso(moment: datetime) -> str:
     """ISO 8601 in Beijing time, to the second."""
     return moment.astimezone(_CST).isoformat(timespec="seconds")
