@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from certificate_service.db.models import Batch, Recall, Revocation
+from certificate_service.db.models import Batch, LotLink, Recall, Revocation
 from certificate_service.repositories._common import normalize_address, normalize_hash32
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "list_batches",
     "list_recalls",
     "list_revocations",
+    "table_versions",
 ]
 
 
@@ -154,3 +155,21 @@ def list_recalls(*, session: Session) -> Sequence[Recall]:
 def count_recalls(*, session: Session) -> int:
     """The number of recalled lots."""
     return int(session.scalar(select(func.count()).select_from(Recall)) or 0)
+
+
+# Built once, so SQLAlchemy compiles it once (it runs several times a second).
+_TABLE_VERSIONS = select(
+    select(func.max(LotLink.id)).scalar_subquery(),
+    select(func.count()).select_from(Revocation).scalar_subquery(),
+    select(func.max(Revocation.block_number)).scalar_subquery(),
+    select(func.count()).select_from(Recall).scalar_subquery(),
+    select(func.max(Recall.block_number)).scalar_subquery(),
+)
+
+
+def table_versions(*, session: Session) -> tuple[int, int, int, int, int]:
+    """What changes when the indexer stores a lot link, revocation or recall, in one query: the newest lot
+    link's id, the number of revocations and their latest block, the number of recalls and their latest block."""
+    row = session.connection().execute(_TABLE_VERSIONS).one()
+    links, revocations, revoked_at, recalls, recalled_at = (int(value or 0) for value in row)
+    return links, revocations, revoked_at, recalls, recalled_at

@@ -47,11 +47,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from certificate_service.context import ServiceContext
-from certificate_service.db.models import LotLink, Recall, Record, Revocation
+from certificate_service.db.models import Record
 from certificate_service.errors import BadRequest, NotFound, PayloadTooLarge, ServiceError, Unavailable
 from certificate_service.repositories import anchors as anchor_repo
 from certificate_service.repositories import certificates as certificate_repo
@@ -310,21 +309,9 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(_CST).isoformat(timespec="seconds")
 
 
-# Written here because repositories/ has no "table versions" helper yet (see the report to the lead); built
-# once, so SQLAlchemy compiles it once.
-_VERSIONS = select(
-    select(func.max(LotLink.id)).scalar_subquery(),
-    select(func.count()).select_from(Revocation).scalar_subquery(),
-    select(func.max(Revocation.block_number)).scalar_subquery(),
-    select(func.count()).select_from(Recall).scalar_subquery(),
-    select(func.max(Recall.block_number)).scalar_subquery(),
-)
-
-
 def _read_versions(session: Session, caches: _Caches) -> _Versions:
     """Lot-link and revocation/recall versions, in one query (remembered for the cached path)."""
-    row = session.connection().execute(_VERSIONS).one()
-    links, revocations, revoked_at, recalls, recalled_at = (int(value or 0) for value in row)
+    links, revocations, revoked_at, recalls, recalled_at = anchor_repo.table_versions(session=session)
     versions = _Versions(links, (revocations, revoked_at, recalls, recalled_at))
     caches.remember_versions(versions)
     return versions
