@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Row, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, undefer
 
-from certificate_service.db.models import Certificate, CertificateFile, UTCDateTime, utcnow
+from certificate_service.db.models import Certificate, CertificateFile, Record, UTCDateTime, utcnow
 from certificate_service.repositories._common import normalize_hash32
 
 _HASH32 = re.compile(r"0x[0-9a-f]{64}")
@@ -31,6 +32,7 @@ __all__ = [
     "get_file_by_certificate_hash",
     "get_file_by_pdf_sha256",
     "list_certificate_files",
+    "list_enterprise_certificates",
     "verification_counts",
 ]
 
@@ -164,3 +166,51 @@ def verification_counts(
         for certificate_id, count, first in session.execute(query):
             found[certificate_id] = (int(count or 0), first)
     return found
+
+
+_MAX_UTC_OFFSET = timedelta(hours=24)
+"""Widest UTC offset a timestamp may carry: pre-filters the indexed UTC column before the local-date test."""
+
+
+def list_enterprise_certificates(
+    *,
+    session: Session,
+    enterprise_uscc: str,
+    limit: int,
+    offset: int,
+    trace_code: str | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> tuple[int, Sequence[Row[Any]]]:
+    """How many certificates of an enterprise match, and one page of them, newest event first.
+
+    Rows hold ``certificate_id, issued_at, record_id, trace_code, record``; the dates filter the event's own
+    local date (the first ten characters of its ``event_time``).
+    """
+    conditions: list[Any] = [Record.enterprise_uscc == enterprise_uscc]
+    if trace_code:
+        conditions.append(Record.trace_code == trace_code)
+    local_date = func.substr(Record.record["event_time"].as_string(), 1, 10)
+    if date_from is not None:
+        start = datetime.combine(date_from, time.min, UTC) - _MAX_UTC_OFFSET
+        conditions += [Record.event_time >= start, local_date >= date_from.isoformat()]
+    if date_to is not None:
+        end = datetime.combine(date_to + timedelta(days=1), time.min, UTC) + _MAX_UTC_OFFSET
+        conditions += [Record.event_time < end, local_date <= date_to.isoformat()]
+    joined = select(Certificate.certificate_id).join(Record, Record.record_hash == Certificate.record_hash)
+    count = session.scalar(select(func.count()).select_from(joined.where(*conditions).subquery())) or 0
+    rows = session.execute(
+        select(
+            Certificate.certificate_id,
+            Certificate.issued_at,
+            Record.record_id,
+            Record.trace_code,
+            Record.record,
+        )
+        .join(Record, Record.record_hash == Certificate.record_hash)
+        .where(*conditions)
+        .order_by(Record.event_time.desc(), Record.record_hash)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return int(count), rows

@@ -18,12 +18,11 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from functools import cache
 from io import BytesIO
 from typing import Any, TypeVar
 
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from web3.exceptions import Web3Exception
@@ -84,8 +83,6 @@ ROLE_ISSUER = ROLES["ISSUER"]
 
 _MAX_HIDE_NAMES = 64
 _MAX_HIDE_NAME_CHARS = 256
-# Widest UTC offset a timestamp may carry: pre-filters the indexed UTC column before the local-date test.
-_MAX_OFFSET = timedelta(hours=24)
 _BATCH_ANCHORED_TOPIC = to_hex(keccak256(b"BatchAnchored(bytes32,address,uint256,uint8)"))
 
 _T = TypeVar("_T")
@@ -503,33 +500,15 @@ def list_certificates(
         raise BadRequest(f"offset must not be negative, got {offset}")
     if date_from is not None and date_to is not None and date_from > date_to:
         raise BadRequest(f"from ({date_from}) is after to ({date_to})")
-    # Query written here because repositories/ has no filtered listing yet (see the report to the lead).
-    conditions: list[Any] = [Record.enterprise_uscc == enterprise_uscc]
-    if trace_code:
-        conditions.append(Record.trace_code == trace_code)
-    local_date = func.substr(Record.record["event_time"].as_string(), 1, 10)
-    if date_from is not None:
-        start = datetime.combine(date_from, time.min, UTC) - _MAX_OFFSET
-        conditions += [Record.event_time >= start, local_date >= date_from.isoformat()]
-    if date_to is not None:
-        end = datetime.combine(date_to + timedelta(days=1), time.min, UTC) + _MAX_OFFSET
-        conditions += [Record.event_time < end, local_date <= date_to.isoformat()]
-    joined = select(Certificate.certificate_id).join(Record, Record.record_hash == Certificate.record_hash)
-    count = session.scalar(select(func.count()).select_from(joined.where(*conditions).subquery()))
-    rows = session.execute(
-        select(
-            Certificate.certificate_id,
-            Certificate.issued_at,
-            Record.record_id,
-            Record.trace_code,
-            Record.record,
-        )
-        .join(Record, Record.record_hash == Certificate.record_hash)
-        .where(*conditions)
-        .order_by(Record.event_time.desc(), Record.record_hash)
-        .limit(limit)
-        .offset(offset)
-    ).all()
+    count, rows = certificate_repo.list_enterprise_certificates(
+        session=session,
+        enterprise_uscc=enterprise_uscc,
+        limit=limit,
+        offset=offset,
+        trace_code=trace_code,
+        date_from=date_from,
+        date_to=date_to,
+    )
     data = [
         CertificateSummary(
             certificate_id=row.certificate_id,
@@ -543,5 +522,5 @@ def list_certificates(
         )
         for row in rows
     ]
-    return CertificatePage(data=data, count=int(count or 0))
+    return CertificatePage(data=data, count=count)
 
