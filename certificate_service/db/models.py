@@ -247,9 +247,7 @@ class Record(Base):
         UniqueConstraint("agency_address", "record_id"),
         Index(None, "root"),
         Index(None, "trace_code"),
-        Index(None, "trace_code_hash"),
         Index(None, "enterprise_uscc", "event_time"),
-        Index(None, "content_sha256"),
     )
 
     record_hash: Mapped[str] = mapped_column(String(HASH32), primary_key=True)

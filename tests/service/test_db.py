@@ -163,7 +163,7 @@ def test_indexes_cover_the_lookups(db_engine: Engine) -> None:
         columns |= set(inspector.get_pk_constraint(table)["constrained_columns"][:1])
         return columns
 
-    assert {"record_hash", "trace_code", "trace_code_hash", "enterprise_uscc", "root"} <= indexed("records")
+    assert {"record_hash", "trace_code", "enterprise_uscc", "root"} <= indexed("records")
     assert {"certificate_id", "record_hash"} <= indexed("certificates")
     assert {"certificate_hash", "pdf_sha256", "certificate_id"} <= indexed("certificate_files")
     assert {"uscc", "token_sha256"} <= indexed("enterprises")
