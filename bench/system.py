@@ -22,7 +22,7 @@ from rich.console import Console
 
 from chain_node.anvil import free_port
 from chain_node.consortium import AgencyIdentity
-from chain_node.settings import NodeSettings, default_workers
+from chain_node.settings import NodeSettings
 from chain_node.up import ChainSession, prepare_chain, service_command
 
 __all__ = ["ServiceProcess", "System", "start_system"]
@@ -36,7 +36,7 @@ class ServiceProcess:
     rpc_url: str
     port: int
     database_url: str | None = None
-    workers: int = field(default_factory=default_workers)
+    workers: int = field(default_factory=lambda: _workers_from_env())
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -121,7 +121,7 @@ class System:
 
 
 def _workers_from_env() -> int:
-    """TRACECHAIN_WORKERS as `tracechain up` reads it."""
+    """TRACECHAIN_WORKERS as `tracechain up` reads it (every service the benchmark starts uses it)."""
     return NodeSettings.from_env().service_workers
 
 

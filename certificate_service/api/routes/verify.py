@@ -14,7 +14,6 @@ from certificate_service.errors import PayloadTooLarge
 from certificate_service.limits import limit_path
 from certificate_service.services.verification import (
     MAX_UPLOAD_BYTES,
-    cached_verification,
     verify_query,
     verify_upload,
 )
@@ -87,10 +86,8 @@ def read_upload(file: UploadFile) -> bytes:
 @router.get("/{query}", response_class=JSONResponse, responses=_RESPONSES)
 async def verify_lookup(query: str, context: ContextDep) -> Response:
     """Verify by certificate id (typed forms accepted), 0x certificate/record hash, or PDF SHA-256; counts it."""
-    # The hot path: answered from memory on the event loop; otherwise one worker-thread hop for the lookup.
-    view = cached_verification(context=context, query=query)
-    if view is None:
-        view = await run_in_threadpool(verify_query, context=context, query=query)
+    # Warm lookups never get here (VerifyFastLane answers them); one worker-thread hop for the rest.
+    view = await run_in_threadpool(verify_query, context=context, query=query)
     return Response(view.json_bytes(), status_code=view.http_status, media_type="application/json", headers=_NO_STORE)
 
 
